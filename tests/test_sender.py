@@ -1,0 +1,220 @@
+"""The sender against the fake Trakt over real HTTP: every answer class handled as designed."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fake_trakt import FakeTrakt
+from trakt_scrobbled.clock import SystemClock
+from trakt_scrobbled.events import Ids, MediaType, Scrobble, ScrobbleVerb, TraktItem
+from trakt_scrobbled.outbox import Outbox, RowState
+from trakt_scrobbled.sender import Sender, SenderState
+from trakt_scrobbled.store import open_db
+from trakt_scrobbled.trakt.auth import Auth, AuthState, Token, TokenStore
+from trakt_scrobbled.trakt.client import TraktClient
+from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
+
+CLIENT_ID = "test-client-id"
+CLIENT_SECRET = "test-secret"
+
+
+@dataclass
+class Rig:
+    fake: FakeTrakt
+    outbox: Outbox
+    sender: Sender
+    auth: Auth
+    client: TraktClient
+    movie: TraktItem
+
+    async def until(self, condition: Callable[[], bool], limit: float = 10.0) -> None:
+        """Wait, bounded, for `condition` on state the sender task writes (SQLite, its fields)."""
+        async with asyncio.timeout(limit):
+            while not condition():  # noqa: ASYNC110 - no event exists for a SQLite row count
+                await asyncio.sleep(0.02)
+
+
+def login(fake: FakeTrakt, store: TokenStore) -> None:
+    pair = fake.issue_token()
+    store.save(Token(pair.access_token, pair.refresh_token, pair.created_at + pair.expires_in))
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Rig]:
+    """Trakt's real 1 s POST spacing only for tests marked `real_rate_limit`: the rest go faster."""
+    interval = 1.0 if request.node.get_closest_marker("real_rate_limit") else 0.1
+    with FakeTrakt(post_interval=interval) as fake:
+        async for r in _rig(tmp_path, fake, interval):
+            yield r
+
+
+async def _rig(tmp_path: Path, fake_trakt: FakeTrakt, interval: float) -> AsyncIterator[Rig]:
+    clock = SystemClock()
+    movie = fake_trakt.add_movie("The Matrix", 1999, imdb="tt0133093")
+    item = TraktItem(MediaType.MOVIE, Ids(trakt=movie.ids.trakt), title="The Matrix", year=1999)
+    store = TokenStore(tmp_path / "token.json")
+    login(fake_trakt, store)
+    conn = open_db(tmp_path / "state.db")
+    outbox = Outbox(conn, clock)
+    auth = Auth(store, clock, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    client = TraktClient(
+        fake_trakt.url,
+        CLIENT_ID,
+        PostRateLimiter(clock, interval),
+        token=auth.access_token,
+        timeout=2.0,
+    )
+    sender = Sender(
+        outbox,
+        client,
+        auth,
+        clock,
+        rng=random.Random(7),
+        backoff_base=0.1,
+        backoff_cap=0.5,
+        busy_delay=0.2,
+    )
+    task = asyncio.create_task(sender.run())
+    yield Rig(fake_trakt, outbox, sender, auth, client, item)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await client.aclose()
+    conn.close()
+
+
+def scrobble(item: TraktItem, verb: ScrobbleVerb, progress: float, play: str = "p1") -> Scrobble:
+    return Scrobble(
+        verb, play, item, progress, watched=verb is ScrobbleVerb.STOP and progress >= 80
+    )
+
+
+@pytest.mark.real_rate_limit
+async def test_start_and_watched_stop_reach_trakt_in_order_and_leave_the_queue(rig: Rig) -> None:
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.START, 5.0))
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.STOP, 97.5, play="p2"))
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    seen = rig.fake.requests("/scrobble")
+    assert [(r.path, r.json["progress"], r.status) for r in seen] == [
+        ("/scrobble/start", 5.0, 201),
+        ("/scrobble/stop", 97.5, 201),
+    ]
+    assert seen[0].headers["trakt-api-key"] == CLIENT_ID
+    assert seen[0].headers["trakt-api-version"] == "2"
+    assert seen[0].headers["user-agent"].startswith("trakt-scrobbled/")
+    assert seen[0].headers["authorization"].startswith("Bearer ")
+    assert seen[1].monotonic - seen[0].monotonic >= 1.0
+    assert len(rig.fake.history()) == 1
+    assert [r.result for r in rig.outbox.recent(2)] == ["watched", "watching"]
+
+
+@pytest.mark.real_rate_limit
+async def test_posts_are_never_closer_than_one_second(rig: Rig) -> None:
+    for n in range(4):
+        rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.START, 10.0 + n, play=f"p{n}"))
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    times = [r.monotonic for r in rig.fake.requests("/scrobble")]
+    assert len(times) == 4
+    assert all(b - a >= 1.0 for a, b in itertools.pairwise(times))
+    assert all(r.status == 201 for r in rig.fake.requests("/scrobble"))
+
+
+async def test_409_counts_as_done_and_is_not_retried(rig: Rig) -> None:
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.STOP, 95.0, play="a"))
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.STOP, 96.0, play="b"))
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    statuses = [r.status for r in rig.fake.requests("/scrobble/stop")]
+    assert statuses == [201, 409]
+    assert len(rig.fake.history()) == 1
+    assert rig.outbox.counts().dead == 0
+    assert rig.outbox.recent(1)[0].result == "already scrobbled"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 520, 521, 522])
+async def test_server_errors_are_retried_until_delivered(rig: Rig, status: int) -> None:
+    rig.fake.fail_next(3, status=status, path_prefix="/scrobble")
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.STOP, 90.0))
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    assert [r.status for r in rig.fake.requests("/scrobble")] == [status] * 3 + [201]
+    assert len(rig.fake.history()) == 1
+
+
+async def test_dropped_connections_and_timeouts_are_retried(rig: Rig) -> None:
+    rig.fake.drop_next(2, path_prefix="/scrobble")
+    rig.fake.delay_next(1, 2.5, path_prefix="/scrobble")  # over the client's 2 s timeout
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.START, 20.0))
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    seen = rig.fake.requests("/scrobble")
+    assert len(seen) >= 3
+    assert seen[0].status is None  # dropped unanswered
+    assert seen[-1].status == 201
+    assert rig.outbox.counts().dead == 0
+
+
+@pytest.mark.real_rate_limit
+async def test_429_waits_retry_after(rig: Rig) -> None:
+    rig.fake.fail_next(1, status=429, retry_after=2, path_prefix="/scrobble")
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.START, 20.0))
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    first, second = rig.fake.requests("/scrobble")
+    assert (first.status, second.status) == (429, 201)
+    assert second.monotonic - first.monotonic >= 2.0
+
+
+@pytest.mark.parametrize("status", [404, 420, 422, 423, 426])
+async def test_permanent_errors_become_dead_letters(rig: Rig, status: int) -> None:
+    rig.fake.fail_next(1, status=status, path_prefix="/scrobble")
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.STOP, 50.0, play="bad"))
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.START, 10.0, play="good"))
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    (dead,) = rig.outbox.rows(RowState.DEAD)
+    assert dead.play_id == "bad"
+    assert dead.error is not None and str(status) in dead.error
+    assert len(rig.fake.requests("/scrobble")) == 2  # not retried, and the next row went out
+    assert rig.outbox.retry() == 1
+    await rig.until(lambda: rig.outbox.counts().pending == 0 and rig.outbox.counts().dead == 0)
+
+
+async def test_expired_token_is_refreshed_once_and_the_row_delivered(rig: Rig) -> None:
+    rig.fake.expire_access_tokens()
+    old = rig.auth.access_token()
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.START, 20.0))
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    assert [r.status for r in rig.fake.requests("/scrobble")] == [401, 201]
+    assert len(rig.fake.requests("/oauth/token")) == 1
+    assert rig.auth.access_token() not in (None, old)
+
+
+async def test_revoked_login_parks_the_queue_until_a_new_login(rig: Rig, tmp_path: Path) -> None:
+    rig.fake.expire_access_tokens()
+    rig.fake.fail_next(1, status=401, path_prefix="/oauth/token")
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.STOP, 90.0))
+    await rig.until(lambda: rig.sender.state is SenderState.LOGIN_NEEDED)
+    assert rig.auth.state is AuthState.LOGIN_NEEDED
+    assert rig.outbox.counts().pending == 1  # nothing dropped
+    pair = rig.fake.issue_token()
+    rig.auth.set_token(Token(pair.access_token, pair.refresh_token, pair.created_at + 86400))
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    assert len(rig.fake.history()) == 1
+
+
+async def test_wrong_client_id_parks_until_a_new_client(rig: Rig) -> None:
+    bad = TraktClient(
+        rig.fake.url, "wrong-id", PostRateLimiter(SystemClock()), token=rig.auth.access_token
+    )
+    rig.sender.use_client(bad)
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.START, 20.0))
+    await rig.until(lambda: rig.sender.state is SenderState.CLIENT_REJECTED)
+    assert rig.sender.last_error is not None and "client id" in rig.sender.last_error
+    assert rig.outbox.counts().pending == 1
+    rig.sender.use_client(rig.client)
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    await bad.aclose()

@@ -1,0 +1,5 @@
+import sys
+
+from trakt_scrobbled.cli import main
+
+sys.exit(main())

@@ -1,0 +1,720 @@
+"""`MediaInfo → TraktItem`: ids from the player first, else the file name parsed and searched.
+
+Order (DESIGN.md, "Identification order"): user overrides win; then ids the player gives
+(episode ids before show ids + numbers); then ids written in the path (`{imdb-tt…}`); then the
+title (the player's, or guessit's reading of the file name and its folders) searched on Trakt,
+with every answer, found or not, cached in `identify_cache` so a show is searched once.
+Trailers, samples, extras and short files are never identified. When Trakt cannot be reached the
+answer says `retry_later` and nothing is cached: an outage never costs a watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import logging
+import os
+import re
+import sqlite3
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from fnmatch import fnmatchcase
+from pathlib import PurePosixPath
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from guessit import guessit
+from guessit.api import GuessitException
+
+from trakt_scrobbled.clock import Clock
+from trakt_scrobbled.events import Ids, MediaInfo, MediaType, TraktItem
+from trakt_scrobbled.trakt.client import TraktClient, TraktResponse
+from trakt_scrobbled.trakt.errors import (
+    Forbidden,
+    RateLimited,
+    ServerError,
+    TraktError,
+    TransportError,
+)
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+__all__ = [
+    "Guess",
+    "Identification",
+    "Identifier",
+    "Override",
+    "identify_paths",
+    "parse_path",
+]
+
+# Reasons, as users read them in `identify` and `status`.
+SAMPLE = "sample"
+TRAILER = "trailer"
+EXTRA = "extra"
+NO_TITLE = "no title"
+NOT_A_VIDEO = "not a video"
+NO_EPISODE_NUMBER = "no episode number"
+TOO_SHORT = "too short"
+NOT_FOUND = "not found on Trakt"
+UNREACHABLE = "Trakt unreachable"
+DAILY_UNSUPPORTED = "daily shows not supported yet"
+OFFLINE = "offline: not searched on Trakt"
+
+EXCLUDED_REASONS = frozenset({SAMPLE, TRAILER, EXTRA})
+"""Never scrobbled, whatever ids or overrides say."""
+
+VIDEO_EXTENSIONS = frozenset(
+    {
+        "3g2", "3gp", "asf", "avi", "bdmv", "divx", "dv", "f4v", "flv", "ifo", "iso", "m2t",
+        "m2ts", "m2v", "m4v", "mk3d", "mkv", "mov", "mp4", "mpeg", "mpg", "mts", "mxf", "nsv",
+        "nuv", "ogm", "ogv", "qt", "rm", "rmvb", "strm", "tp", "trp", "ts", "vob", "webm", "wmv",
+        "wtv", "y4m",
+    }
+)  # fmt: skip
+
+# Folders that hold a movie's or show's bonus material (Plex, Jellyfin, Kodi conventions).
+_EXTRA_FOLDERS: dict[str, str] = {
+    "sample": SAMPLE,
+    "samples": SAMPLE,
+    "trailer": TRAILER,
+    "trailers": TRAILER,
+    "extra": EXTRA,
+    "extras": EXTRA,
+    "featurette": EXTRA,
+    "featurettes": EXTRA,
+    "behind the scenes": EXTRA,
+    "deleted scenes": EXTRA,
+    "interviews": EXTRA,
+    "bonus": EXTRA,
+    "bonus features": EXTRA,
+    "special features": EXTRA,
+}
+_EXTRA_FOLDER_DEPTH = 3
+"""How many folders above the file are looked at for `_EXTRA_FOLDERS`."""
+
+# Plex's local-extras suffixes: `Movie (2010)-trailer.mkv`.
+_EXTRA_SUFFIX = re.compile(
+    r"-(?:(?P<trailer>trailer)|(?P<sample>sample)|"
+    r"behindthescenes|deleted|featurette|interview|scene|short|other|extra)$",
+    re.IGNORECASE,
+)
+_GUESSIT_OTHER = {"Trailer": TRAILER, "Sample": SAMPLE, "Extras": EXTRA}
+_GENERIC_TITLES = frozenset(
+    {"movie", "video", "film", "episode", "file", "sample", "trailer", "extra", "title"}
+)
+_DISC_FILES = {("video_ts", "video_ts"), ("bdmv", "index"), ("bdmv", "movieobject")}
+_ID_TAG = re.compile(r"[\[{](imdb|tmdb|tvdb)(?:id)?[-=]([a-z0-9]+)[\]}]", re.IGNORECASE)
+_IMDB = re.compile(r"tt\d{7,}")
+_SEARCH_SPECIALS = re.compile(r"""[+\-&|!(){}\[\]^"~*?:/\\]+""")
+
+
+@dataclass(frozen=True, slots=True)
+class Guess:
+    """What a path says about itself, offline; the fields are `identify --json`'s contract."""
+
+    path: str
+    type: MediaType = MediaType.UNKNOWN
+    title: str | None = None
+    """The movie's or the show's."""
+    year: int | None = None
+    season: int | None = None
+    episode: int | None = None
+    episodes: tuple[int, ...] = ()
+    """Every episode number of the file (one for a plain episode, more for a multi-episode file)."""
+    absolute: int | None = None
+    """Absolute episode number (anime), when the name has no season."""
+    date: str | None = None
+    """Air date of a daily show, `YYYY-MM-DD`."""
+    reason: str | None = None
+    """Why `type` is unknown, or why it must not be scrobbled (sample, trailer, extra)."""
+    ids: Ids | None = None
+    """The movie's or the show's: written in the path (`{imdb-tt…}`, `[tmdbid-…]`), or, in an
+    `Identification`, what the override or Trakt said."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "type": self.type.value,
+            "title": self.title,
+            "year": self.year,
+            "season": self.season,
+            "episode": self.episode,
+            "episodes": list(self.episodes) if self.episodes else None,
+            "absolute": self.absolute,
+            "date": self.date,
+            "reason": self.reason,
+            "ids": self.ids.to_json() if self.ids else None,
+        }
+
+
+# ------------------------------------------------------------------------------- parsing
+
+
+def parse_path(path: str) -> Guess:
+    """Read a movie or an episode out of a file name and its folders (no I/O, no network).
+
+    guessit does the reading; around it: URLs, disc structures (`VIDEO_TS`, `BDMV`), the
+    folders and suffixes that mark extras, and normalization of guessit's odd value types.
+    """
+    return _parse(path, check_extension=True)
+
+
+def _parse(path: str, *, check_extension: bool) -> Guess:
+    shown, local = _split_url(path)
+    if local is None:
+        return Guess(shown, reason=NOT_A_VIDEO)
+    pure = _strip_disc_structure(PurePosixPath(local))
+    if check_extension and not _is_video_name(pure.name):
+        return Guess(shown, reason=NOT_A_VIDEO)
+    try:
+        found = guessit(str(pure))
+    except GuessitException as err:  # guessit's own bugs: treat the name as unreadable
+        log.debug("guessit failed on %s: %s", shown, err)
+        return Guess(shown, reason=NO_TITLE)
+
+    excluded = _excluded(pure, found)
+    title = _first(found.get("title"), str)
+    if title is not None:
+        title = " ".join(title.split()) or None
+    if title is not None and title.casefold() in _GENERIC_TITLES:
+        title = None
+    year = _year(_first(found.get("year"), int))
+    ids = _ids_of(found, str(pure))
+    if excluded is not None:
+        return Guess(shown, title=title, year=year, reason=excluded, ids=ids)
+    is_episode = found.get("type") == "episode"
+    if not is_episode and title is not None:
+        return Guess(shown, MediaType.MOVIE, title, year, ids=ids)
+
+    season = _first(found.get("season"), int)
+    numbers = tuple(sorted({n for n in _all(found.get("episode"), int) if n >= 0}))
+    date = _date(found.get("date"))
+    if season is not None and year == season:
+        year = None  # `Show.S2024E05`: the season is a year, not the show's first year
+    absolute = _first(found.get("absolute_episode"), int)
+    if season is None and numbers and date is None:
+        absolute, numbers = numbers[0], ()
+    episode = numbers[0] if numbers else None
+    reason = None
+    if title is None:
+        reason = NO_TITLE
+    elif episode is None and absolute is None and date is None:
+        reason = NO_EPISODE_NUMBER
+    return Guess(
+        shown,
+        MediaType.EPISODE if reason is None else MediaType.UNKNOWN,
+        title,
+        year,
+        # Numbers are kept even without a title: an override for the folder can use them.
+        season=season if episode is not None or reason is not None else None,
+        episode=episode,
+        episodes=numbers,
+        absolute=absolute,
+        date=date,
+        reason=reason,
+        ids=ids,
+    )
+
+
+def _split_url(path: str) -> tuple[str, str | None]:
+    """(what to show, the local-looking path to parse or None): URLs lose query and credentials.
+
+    A query string can carry a token (`?X-Plex-Token=…`); it must never reach a log or output.
+    """
+    if "://" not in path:
+        return path, path
+    parts = urlsplit(path)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    shown = (
+        f"{parts.scheme}://{host}{parts.path}" if parts.scheme != "file" else unquote(parts.path)
+    )
+    local = unquote(parts.path)
+    ext = PurePosixPath(local).suffix.lower().lstrip(".")
+    if parts.scheme != "file" and ext not in VIDEO_EXTENSIONS:  # a stream, a web page
+        return shown, None
+    return shown, local
+
+
+def _strip_disc_structure(path: PurePosixPath) -> PurePosixPath:
+    """`Movie (1999)/VIDEO_TS/VIDEO_TS.IFO` names the movie by its folder, not its file."""
+    parent = path.parent
+    if (parent.name.casefold(), path.stem.casefold()) in _DISC_FILES and parent.parent.name:
+        return parent.parent
+    return path
+
+
+def _is_video_name(name: str) -> bool:
+    """False only for names with a known non-video-looking extension (`.srt`, `.mp3`, `.nfo`)."""
+    ext = PurePosixPath(name).suffix.lower().lstrip(".")
+    if ext in VIDEO_EXTENSIONS:
+        return True
+    # Names without a real extension (a player's title, a folder) are parsed as they are.
+    return not re.fullmatch(r"[a-z][a-z0-9]{1,4}", ext)
+
+
+def _excluded(path: PurePosixPath, found: dict[str, Any]) -> str | None:
+    title = _first(found.get("title"), str)
+    title_key = _title_key(title) if title is not None else None
+    for other in _all(found.get("other"), str):
+        reason = _GUESSIT_OTHER.get(other)
+        # The show "Extras" lives in a folder called Extras: that word is its title.
+        if reason is not None and title_key != _title_key(other):
+            return reason
+    match = _EXTRA_SUFFIX.search(path.stem)
+    if match is not None:
+        return TRAILER if match["trailer"] else SAMPLE if match["sample"] else EXTRA
+    if path.stem.casefold() in ("sample", "trailer"):
+        return path.stem.casefold()
+    for folder in list(path.parents)[:_EXTRA_FOLDER_DEPTH]:
+        reason = _EXTRA_FOLDERS.get(" ".join(folder.name.casefold().split()))
+        if reason is not None and title_key != _title_key(folder.name):
+            return reason
+    return None
+
+
+def _all(value: object, kind: type[_T]) -> list[_T]:
+    """guessit answers a value or a list of values; bools are never numbers."""
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, kind) and not isinstance(v, bool)]
+
+
+def _first(value: object, kind: type[_T]) -> _T | None:
+    items = _all(value, kind)
+    return items[0] if items else None
+
+
+def _year(year: int | None) -> int | None:
+    return year if year is not None and 1870 <= year <= 2200 else None
+
+
+def _date(value: object) -> str | None:
+    first = _first(value, dt.date)
+    return first.isoformat() if first is not None else None
+
+
+def _ids_of(found: dict[str, Any], path: str) -> Ids | None:
+    imdb = _first(found.get("imdb_id"), str)
+    tmdb = _first(found.get("tmdb_id"), int)
+    tvdb = _first(found.get("tvdb_id"), int)
+    for kind, value in _ID_TAG.findall(path):
+        kind = kind.lower()
+        if kind == "imdb" and imdb is None and _IMDB.fullmatch(value.lower()):
+            imdb = value.lower()
+        elif kind == "tmdb" and tmdb is None and value.isdigit():
+            tmdb = int(value)
+        elif kind == "tvdb" and tvdb is None and value.isdigit():
+            tvdb = int(value)
+    ids = Ids(imdb=imdb, tmdb=tmdb, tvdb=tvdb)
+    return ids if ids else None
+
+
+# ------------------------------------------------------------------------------- identifying
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A user's fix for a wrong match: files whose full path matches `pattern` are this item.
+
+    `media_type` EPISODE means "episodes of the show with these ids": the season and episode
+    numbers still come from the file name.
+    """
+
+    pattern: str
+    """A glob (`fnmatch`, case-sensitive; `*` also matches `/`) on the full path."""
+    media_type: MediaType
+    ids: Ids
+
+    def __post_init__(self) -> None:
+        if self.media_type is MediaType.UNKNOWN:
+            raise ValueError("an override is a movie or a show")
+        if not self.ids:
+            raise ValueError("an override needs ids")
+
+    def matches(self, path: str) -> bool:
+        return fnmatchcase(path, self.pattern)
+
+
+@dataclass(frozen=True, slots=True)
+class Identification:
+    """The answer for one `MediaInfo`: an item, or why not (and whether trying later may help)."""
+
+    item: TraktItem | None
+    guess: Guess | None = None
+    """What the path (or, lacking one, the title) says, with the movie's or show's ids if known."""
+    reason: str | None = None
+    retry_later: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        """One line of `identify --json`: the guess, corrected by what Trakt said."""
+        out = self.guess.to_json() if self.guess else {**Guess("").to_json(), "path": None}
+        item = self.item
+        if item is None:
+            if self.reason is not None:
+                out["type"] = MediaType.UNKNOWN.value
+                out["reason"] = self.reason
+            return out
+        out["type"] = item.media_type.value
+        out["reason"] = None
+        if item.media_type is MediaType.MOVIE:
+            out["title"] = item.title or out["title"]
+            out["year"] = item.year or out["year"]
+            out["ids"] = item.ids.to_json()
+            return out
+        out["title"] = item.show_title or out["title"]
+        out["ids"] = (item.ids or item.show_ids).to_json()
+        if item.number is not None:
+            out["season"] = item.season
+            out["episode"] = item.number
+            if not out["episodes"]:
+                out["episodes"] = [item.number]
+        if item.number_abs is not None:
+            out["absolute"] = item.number_abs
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Found:
+    """A movie or show from Trakt's search (or the cache of it)."""
+
+    ids: Ids
+    title: str | None = None
+    year: int | None = None
+    score: float = 0.0
+
+
+class Identifier:
+    """Turns what a player knows into a Trakt item; see the module docstring for the order.
+
+    `client` None means offline: only overrides, player ids and ids in the path identify.
+    """
+
+    def __init__(
+        self,
+        client: TraktClient | None,
+        conn: sqlite3.Connection,
+        clock: Clock,
+        *,
+        overrides: Sequence[Override] = (),
+        min_duration: float = 120.0,
+        cache_ttl: float = 30 * 86400,
+        miss_ttl: float = 86400,
+    ) -> None:
+        self._client = client
+        self._conn = conn
+        self._clock = clock
+        self._overrides = tuple(overrides)
+        self._min_duration = min_duration
+        self._cache_ttl = cache_ttl
+        self._miss_ttl = miss_ttl
+        # guessit is not known to be thread-safe: one parse at a time, off the event loop.
+        self._parse_lock = asyncio.Lock()
+        # One search at a time, so two plays of the same show cause one request, not two.
+        self._search_lock = asyncio.Lock()
+
+    async def identify(self, media: MediaInfo) -> Identification:
+        guess = await self._guess(media)
+        if media.duration is not None and 0 < media.duration < self._min_duration:
+            return Identification(None, guess, TOO_SHORT)
+        if guess is not None and guess.reason in EXCLUDED_REASONS:
+            return Identification(None, guess, guess.reason)
+        if media.path:
+            for override in self._overrides:
+                if override.matches(media.path):
+                    return _from_override(override, media, guess)
+        answer = _from_player(media, guess) or _from_path_ids(media, guess)
+        if answer is not None:
+            return answer
+        return await self._from_search(media, guess)
+
+    async def _guess(self, media: MediaInfo) -> Guess | None:
+        source = media.path or (media.title if media.media_type is MediaType.UNKNOWN else None)
+        if not source:
+            return None
+        async with self._parse_lock:
+            return await asyncio.to_thread(_parse, source, check_extension=bool(media.path))
+
+    async def _from_search(self, media: MediaInfo, guess: Guess | None) -> Identification:
+        query = _query_of(media, guess)
+        if query is None:
+            reason = guess.reason if guess is not None and guess.reason else NO_TITLE
+            return Identification(None, guess, reason)
+        kind, title, year = query
+        if self._client is None:
+            return Identification(None, guess, OFFLINE)
+        try:
+            found = await self._search(self._client, kind, title, year)
+        except (TransportError, ServerError, RateLimited) as err:
+            log.debug("search for %r not done: %s", title, err)
+            return Identification(None, guess, UNREACHABLE, retry_later=True)
+        except Forbidden as err:
+            # A wrong or missing client id is fixed in the config: keep the play until then.
+            return Identification(None, guess, f"Trakt search failed: {err}", retry_later=True)
+        except TraktError as err:
+            return Identification(None, guess, f"Trakt search failed: {err}")
+        if found is None:
+            return Identification(None, guess, NOT_FOUND)
+        if kind == "movie":
+            item = TraktItem(MediaType.MOVIE, found.ids, title=found.title, year=found.year)
+            return Identification(item, _with_ids(guess, found.ids))
+        return _episode_of(found.ids, found.title, media, guess)
+
+    async def _search(
+        self, client: TraktClient, kind: str, title: str, year: int | None
+    ) -> _Found | None:
+        key = f"{kind}|{_title_key(title)}|{year or ''}"
+        async with self._search_lock:
+            hit, found = self._cache_get(key)
+            if hit:
+                return found
+            found = await _search_trakt(client, kind, title, year)
+            self._cache_put(key, found)
+        if found is None:
+            log.info("no %s called %r (%s) on Trakt", kind, title, year or "any year")
+        return found
+
+    def _cache_get(self, key: str) -> tuple[bool, _Found | None]:
+        try:
+            row = self._conn.execute(
+                "SELECT value, expires_at FROM identify_cache WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.Error as err:
+            log.warning("identification cache unreadable, searching again: %s", err)
+            return False, None
+        if row is None or float(row[1]) <= self._clock.time():
+            return False, None
+        if row[0] is None:
+            return True, None
+        try:
+            data = json.loads(row[0])
+        except ValueError:
+            return False, None
+        if not isinstance(data, dict):
+            return False, None
+        ids = Ids.from_json(data.get("ids"))
+        if not ids:
+            return False, None
+        title, year = data.get("title"), data.get("year")
+        return True, _Found(
+            ids,
+            title if isinstance(title, str) else None,
+            year if isinstance(year, int) else None,
+        )
+
+    def _cache_put(self, key: str, found: _Found | None) -> None:
+        now = self._clock.time()
+        if found is None:
+            value, expires = None, now + self._miss_ttl
+        else:
+            value = json.dumps(
+                {"ids": found.ids.to_json(), "title": found.title, "year": found.year}
+            )
+            expires = now + self._cache_ttl
+        try:
+            self._conn.execute("DELETE FROM identify_cache WHERE expires_at <= ?", (now,))
+            self._conn.execute(
+                "INSERT INTO identify_cache (key, value, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "expires_at = excluded.expires_at",
+                (key, value, expires),
+            )
+        except sqlite3.Error as err:
+            log.warning("identification cache not written: %s", err)
+
+
+async def identify_paths(
+    paths: Iterable[str], identifier: Identifier | None
+) -> list[dict[str, Any]]:
+    """`identify PATH...`: one `--json` object per path; `identifier` None parses names only.
+
+    Relative paths are made absolute (without touching the file system) so that their folders
+    count and overrides see the path they would see from a player.
+    """
+    out: list[dict[str, Any]] = []
+    for raw in paths:
+        path = _absolute(raw)
+        if identifier is None:
+            guess = await asyncio.to_thread(parse_path, path)
+            out.append(guess.to_json())
+        else:
+            out.append((await identifier.identify(MediaInfo(path=path))).to_json())
+    return out
+
+
+def _absolute(path: str) -> str:
+    """No file-system access beyond the working directory's name: the file need not exist."""
+    return path if "://" in path else os.path.abspath(path)
+
+
+def _from_override(override: Override, media: MediaInfo, guess: Guess | None) -> Identification:
+    if override.media_type is MediaType.MOVIE:
+        item = TraktItem(MediaType.MOVIE, override.ids)
+        return Identification(item, _with_ids(guess, override.ids))
+    return _episode_of(override.ids, None, media, guess)
+
+
+def _from_player(media: MediaInfo, guess: Guess | None) -> Identification | None:
+    """Steps 1 and 2: ids the player gives, episode ids before show ids + numbers."""
+    kind = media.media_type
+    if kind is MediaType.MOVIE and media.ids:
+        item = TraktItem(MediaType.MOVIE, media.ids, title=media.title, year=media.year)
+        return Identification(item, guess)
+    if kind is MediaType.EPISODE and media.ids:
+        item = TraktItem(
+            MediaType.EPISODE,
+            media.ids,
+            show_ids=media.show_ids,
+            show_title=media.show_title,
+            season=media.season,
+            number=media.episode,
+        )
+        return Identification(item, guess)
+    if kind is not MediaType.MOVIE and media.show_ids:
+        return _episode_of(media.show_ids, media.show_title, media, guess)
+    return None
+
+
+def _from_path_ids(media: MediaInfo, guess: Guess | None) -> Identification | None:
+    """Ids written in the path (`{imdb-tt…}`), when the player does not contradict the type."""
+    if guess is None or not guess.ids or guess.type is MediaType.UNKNOWN:
+        return None
+    if media.media_type not in (MediaType.UNKNOWN, guess.type):
+        return None
+    if guess.type is MediaType.MOVIE:
+        item = TraktItem(MediaType.MOVIE, guess.ids, title=guess.title, year=guess.year)
+        return Identification(item, guess)
+    return _episode_of(guess.ids, guess.title, media, guess)
+
+
+def _episode_of(
+    show_ids: Ids, show_title: str | None, media: MediaInfo, guess: Guess | None
+) -> Identification:
+    """An episode of a known show; the numbers come from the player, else from the path.
+
+    A multi-episode file is scrobbled as its first episode (`Guess.episodes` lists them all).
+    """
+    season, number, absolute = _numbers(media, guess)
+    if number is None and absolute is None:
+        daily = guess is not None and guess.date is not None
+        reason = DAILY_UNSUPPORTED if daily else NO_EPISODE_NUMBER
+        return Identification(None, _with_ids(guess, show_ids), reason)
+    item = TraktItem(
+        MediaType.EPISODE,
+        show_ids=show_ids,
+        show_title=show_title,
+        season=season if number is not None else None,
+        number=number,
+        number_abs=absolute,
+    )
+    return Identification(item, _with_ids(guess, show_ids))
+
+
+def _numbers(media: MediaInfo, guess: Guess | None) -> tuple[int | None, int | None, int | None]:
+    """(season, number, absolute number) of an episode."""
+    if media.episode is not None and media.season is not None:
+        return media.season, media.episode, None
+    if guess is not None and (guess.episode is not None or guess.absolute is not None):
+        return guess.season, guess.episode, guess.absolute
+    if media.episode is not None:
+        return None, None, media.episode  # a number without a season: absolute numbering
+    return None, None, None
+
+
+def _query_of(media: MediaInfo, guess: Guess | None) -> tuple[str, str, int | None] | None:
+    """What to search: ("movie" | "show", title, year); the player's words before the path's."""
+    if media.media_type is MediaType.MOVIE and media.title:
+        return "movie", media.title, media.year
+    if media.media_type is MediaType.EPISODE and media.show_title:
+        # A player's `year` of an episode is when it aired, not the show's first year.
+        return "show", media.show_title, None
+    if guess is None or guess.title is None:
+        return None
+    kind = media.media_type if media.media_type is not MediaType.UNKNOWN else guess.type
+    if kind is MediaType.MOVIE:
+        return "movie", guess.title, guess.year
+    if kind is MediaType.EPISODE:
+        return "show", guess.title, guess.year
+    return None
+
+
+def _with_ids(guess: Guess | None, ids: Ids) -> Guess | None:
+    if guess is None or guess.ids == ids:
+        return guess
+    return replace(guess, ids=ids)
+
+
+async def _search_trakt(
+    client: TraktClient, kind: str, title: str, year: int | None
+) -> _Found | None:
+    """`GET /search/{movie|show}` with the year; without it only if the year found nothing.
+
+    Without the year filter only an exact title within a year of ours is accepted: a remake
+    or a namesake from another decade is worse than no match.
+    """
+    query = " ".join(_SEARCH_SPECIALS.sub(" ", title).split()) or title
+    params: dict[str, str | int] = {"query": query}
+    if year is not None:
+        params["years"] = year
+    results = _results(await client.get(f"/search/{kind}", params), kind)
+    best = _best(results, title, year, strict=False)
+    if best is None and year is not None and not results:
+        results = _results(await client.get(f"/search/{kind}", {"query": query}), kind)
+        best = _best(results, title, year, strict=True)
+    return best
+
+
+def _results(resp: TraktResponse, kind: str) -> list[_Found]:
+    if not isinstance(resp.data, list):
+        raise TraktError(f"Trakt answered /search/{kind} with something that is not a list")
+    out: list[_Found] = []
+    for entry in resp.data:
+        obj = entry.get(kind) if isinstance(entry, dict) else None
+        if not isinstance(obj, dict):
+            continue
+        ids = Ids.from_json(obj.get("ids"))
+        if not ids:
+            continue
+        title, year, score = obj.get("title"), obj.get("year"), entry.get("score")
+        out.append(
+            _Found(
+                ids,
+                title if isinstance(title, str) else None,
+                year if isinstance(year, int) and not isinstance(year, bool) else None,
+                float(score) if isinstance(score, int | float) else 0.0,
+            )
+        )
+    return out
+
+
+def _best(results: list[_Found], title: str, year: int | None, *, strict: bool) -> _Found | None:
+    """Exact title and year first, then exact title a year off (or any year when we have none),
+    then (unless `strict`) Trakt's top score."""
+    ranked = sorted(results, key=lambda f: -f.score)  # stable: Trakt's order breaks ties
+    want = _title_key(title)
+    exact = [f for f in ranked if f.title is not None and _title_key(f.title) == want]
+    if year is None:
+        if exact:
+            return exact[0]
+    else:
+        for f in exact:
+            if f.year == year:
+                return f
+        for f in exact:
+            if f.year is not None and abs(f.year - year) <= 1:
+                return f
+    if strict or not ranked:
+        return None
+    return ranked[0]
+
+
+def _title_key(title: str) -> str:
+    """Titles compared without case, accents, punctuation or spaces (`S.H.I.E.L.D.` = `SHIELD`)."""
+    decomposed = unicodedata.normalize("NFKD", title.replace("&", " and "))
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    return "".join(c for c in plain if c.isalnum())

@@ -1,0 +1,248 @@
+"""The durable queue of Trakt writes.
+
+Every scrobble is committed to SQLite before any network I/O and deleted only once Trakt
+answered, so a crash, `kill -9` or reboot loses nothing. A resend after a crash cannot create a
+second play: Trakt answers 409 to a repeated watched stop, which counts as done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from trakt_scrobbled.clock import Clock
+from trakt_scrobbled.events import Scrobble
+
+log = logging.getLogger(__name__)
+
+RECENT_KEPT = 50
+
+
+class RowState(StrEnum):
+    PENDING = "pending"
+    DEAD = "dead"
+
+
+class RowKind(StrEnum):
+    START = "start"
+    STOP = "stop"
+    HISTORY = "history"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    play_id: str
+    kind: RowKind
+    body: dict[str, Any]
+    label: str
+    watched: bool
+    created_at: float
+    attempts: int
+    maybe_sent: bool
+    state: RowState
+    error: str | None
+
+    @property
+    def path(self) -> str:
+        return "/sync/history" if self.kind is RowKind.HISTORY else f"/scrobble/{self.kind}"
+
+
+@dataclass(frozen=True, slots=True)
+class RecentResult:
+    at: float
+    kind: str
+    label: str
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    pending: int
+    dead: int
+    oldest_pending_at: float | None
+
+
+_COLUMNS = "id, play_id, kind, body, label, watched, created_at, attempts, maybe_sent, state, error"
+
+
+def _row(r: tuple[Any, ...]) -> OutboxRow:
+    return OutboxRow(
+        id=r[0],
+        play_id=r[1],
+        kind=RowKind(r[2]),
+        body=json.loads(r[3]),
+        label=r[4],
+        watched=bool(r[5]),
+        created_at=r[6],
+        attempts=r[7],
+        maybe_sent=bool(r[8]),
+        state=RowState(r[9]),
+        error=r[10],
+    )
+
+
+class Outbox:
+    """Rows in the `outbox` table, and listeners woken when a row is added."""
+
+    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
+        self._conn = conn
+        self._clock = clock
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def enqueue(self, scrobble: Scrobble, *, at: float | None = None) -> int:
+        """Store `scrobble`, replacing the same play's unsent start or pause (coalescing).
+
+        A watched stop is never replaced: it is a play the user made.
+        """
+        created = self._clock.time() if at is None else at
+        with self._tx():
+            self._conn.execute(
+                "DELETE FROM outbox WHERE play_id = ? AND state = 'pending' "
+                "AND kind IN ('start', 'stop') AND watched = 0",
+                (scrobble.play_id,),
+            )
+            cur = self._conn.execute(
+                "INSERT INTO outbox (play_id, kind, body, label, watched, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    scrobble.play_id,
+                    str(scrobble.verb),
+                    json.dumps(scrobble.body()),
+                    scrobble.item.describe(),
+                    int(scrobble.watched),
+                    created,
+                ),
+            )
+        row_id = cur.lastrowid
+        assert row_id is not None
+        self._notify()
+        return row_id
+
+    def get(self, row_id: int) -> OutboxRow | None:
+        r = self._conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (row_id,)).fetchone()  # noqa: S608
+        return None if r is None else _row(r)
+
+    def rows(self, state: RowState | None = None) -> list[OutboxRow]:
+        if state is None:
+            cur = self._conn.execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY id")  # noqa: S608
+        else:
+            cur = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM outbox WHERE state = ? ORDER BY id",  # noqa: S608
+                (str(state),),
+            )
+        return [_row(r) for r in cur.fetchall()]
+
+    def next_pending(self) -> OutboxRow | None:
+        r = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1"  # noqa: S608
+        ).fetchone()
+        return None if r is None else _row(r)
+
+    def mark_sending(self, row_id: int) -> None:
+        """Record, before the request leaves, that Trakt may see it (for later dedupe)."""
+        with self._tx():
+            self._conn.execute(
+                "UPDATE outbox SET maybe_sent = 1, attempts = attempts + 1 WHERE id = ?",
+                (row_id,),
+            )
+
+    def mark_unsent(self, row_id: int, error: str) -> None:
+        """The request surely did not reach Trakt (refused before sending, 429, 5xx)."""
+        with self._tx():
+            self._conn.execute(
+                "UPDATE outbox SET maybe_sent = 0, error = ? WHERE id = ?", (error, row_id)
+            )
+
+    def note_error(self, row_id: int, error: str) -> None:
+        with self._tx():
+            self._conn.execute("UPDATE outbox SET error = ? WHERE id = ?", (error, row_id))
+
+    def complete(self, row: OutboxRow, result: str) -> None:
+        with self._tx():
+            self._conn.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
+            self._record(row, result)
+
+    def bury(self, row: OutboxRow, reason: str) -> None:
+        """Make `row` a dead letter: kept, visible in `queue`, never sent again by itself."""
+        with self._tx():
+            self._conn.execute(
+                "UPDATE outbox SET state = 'dead', error = ? WHERE id = ?", (reason, row.id)
+            )
+            self._record(row, f"failed: {reason}")
+        log.warning(
+            "gave up on %s %s: %s (see `trakt-scrobbled queue`)", row.kind, row.label, reason
+        )
+
+    def retry(self, row_id: int | None = None) -> int:
+        """Put dead letters (one, or all) back in the queue; returns how many."""
+        with self._tx():
+            if row_id is None:
+                cur = self._conn.execute(
+                    "UPDATE outbox SET state = 'pending', error = NULL WHERE state = 'dead'"
+                )
+            else:
+                cur = self._conn.execute(
+                    "UPDATE outbox SET state = 'pending', error = NULL "
+                    "WHERE id = ? AND state = 'dead'",
+                    (row_id,),
+                )
+        if cur.rowcount:
+            self._notify()
+        return cur.rowcount
+
+    def drop(self, row_id: int) -> bool:
+        with self._tx():
+            cur = self._conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+        return cur.rowcount > 0
+
+    def counts(self) -> QueueCounts:
+        pending, dead, oldest = self._conn.execute(
+            "SELECT "
+            "COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'dead'), 0), "
+            "MIN(CASE WHEN state = 'pending' THEN created_at END) FROM outbox"
+        ).fetchone()
+        return QueueCounts(int(pending), int(dead), oldest)
+
+    def recent(self, limit: int = 10) -> list[RecentResult]:
+        cur = self._conn.execute(
+            "SELECT at, kind, label, result FROM recent ORDER BY id DESC LIMIT ?", (limit,)
+        )
+        return [RecentResult(*r) for r in cur.fetchall()]
+
+    def _record(self, row: OutboxRow, result: str) -> None:
+        self._conn.execute(
+            "INSERT INTO recent (at, kind, label, result) VALUES (?, ?, ?, ?)",
+            (self._clock.time(), str(row.kind), row.label, result),
+        )
+        self._conn.execute(
+            "DELETE FROM recent WHERE id <= (SELECT MAX(id) FROM recent) - ?", (RECENT_KEPT,)
+        )
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._conn)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT: the write is on disk when the block ends."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,228 @@
+"""Drives one session machine per player source: the impure shell around `session.step`.
+
+It turns `PlayerEvent`s into session events, asks identification for the item (asynchronously,
+so a slow search never holds back a pause), queues the machine's scrobbles in the outbox, and
+wakes the machine at its deadlines (debounced seeks, the 1 % mark).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from trakt_scrobbled import session
+from trakt_scrobbled.clock import Clock
+from trakt_scrobbled.events import (
+    Identified,
+    MediaInfo,
+    Pause,
+    Play,
+    PlayerEvent,
+    PlayerEventKind,
+    Progress,
+    Resume,
+    Scrobble,
+    Seek,
+    SessionEvent,
+    Stop,
+    Tick,
+    TraktItem,
+)
+from trakt_scrobbled.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+class IdentificationResult(Protocol):
+    @property
+    def item(self) -> TraktItem | None: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def retry_later(self) -> bool: ...
+
+
+class Identifies(Protocol):
+    async def identify(self, media: MediaInfo) -> IdentificationResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NowPlaying:
+    """One source's playback, for `status`."""
+
+    source: str
+    label: str
+    item: TraktItem | None
+    phase: session.Phase
+    progress: float | None
+    reason: str | None
+
+
+@dataclass(slots=True)
+class _Source:
+    state: session.SessionState = field(default_factory=session.initial)
+    media: MediaInfo | None = None
+    reason: str | None = None
+    timer: asyncio.TimerHandle | None = None
+    identify_task: asyncio.Task[None] | None = None
+
+
+class Scrobbler:
+    def __init__(
+        self,
+        outbox: Outbox,
+        identifier: Identifies,
+        clock: Clock,
+        policy: session.Policy,
+        *,
+        new_play_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        identify_retry: float = 60.0,
+    ) -> None:
+        self._outbox = outbox
+        self._identifier = identifier
+        self._clock = clock
+        self.policy = policy
+        self._new_play_id = new_play_id
+        self._identify_retry = identify_retry
+        self._sources: dict[str, _Source] = {}
+
+    def handle(self, event: PlayerEvent) -> None:
+        """Take one player event; called on the event loop, returns at once."""
+        src = self._sources.setdefault(event.source, _Source())
+        if event.kind is PlayerEventKind.PLAY:
+            self._begin(event, src)
+            return
+        converted = _convert(event)
+        if converted is not None:
+            self._step(event.source, src, converted)
+        if event.kind is PlayerEventKind.STOP:
+            self._cancel_identify(src)
+
+    def _begin(self, event: PlayerEvent, src: _Source) -> None:
+        self._cancel_identify(src)
+        media = event.media or MediaInfo()
+        duration = event.duration if event.duration is not None else media.duration
+        play = Play(
+            play_id=self._new_play_id(),
+            item=None,
+            position=event.position or 0.0,
+            duration=duration,
+            paused=event.paused,
+            speed=event.speed,
+        )
+        src.media = media
+        src.reason = "identifying"
+        self._step(event.source, src, play)
+        log.info("%s: playing %s", event.source, _media_label(media))
+        src.identify_task = asyncio.get_running_loop().create_task(
+            self._identify(event.source, src, play.play_id, media)
+        )
+
+    async def _identify(self, source: str, src: _Source, play_id: str, media: MediaInfo) -> None:
+        while True:
+            try:
+                result = await self._identifier.identify(media)
+            except Exception:
+                log.exception("%s: identification failed", source)
+                src.reason = "identification failed"
+                return
+            if src.state.play_id != play_id:
+                return
+            src.reason = result.reason
+            if result.item is not None:
+                log.info("%s: identified as %s", source, result.item.describe())
+                self._step(source, src, Identified(result.item))
+                return
+            if not result.retry_later:
+                log.info("%s: not scrobbled: %s", source, result.reason or "not identified")
+                return
+            await self._clock.sleep(self._identify_retry)
+
+    def _cancel_identify(self, src: _Source) -> None:
+        if src.identify_task is not None and not src.identify_task.done():
+            src.identify_task.cancel()
+        src.identify_task = None
+
+    def _step(self, source: str, src: _Source, event: SessionEvent) -> None:
+        now = self._clock.monotonic()
+        src.state, actions = session.step(src.state, event, now, self.policy)
+        for action in actions:
+            self._queue(source, action)
+        self._arm(source, src)
+
+    def _queue(self, source: str, action: Scrobble) -> None:
+        self._outbox.enqueue(action)
+        what = "watched" if action.watched else action.verb
+        log.info(
+            "%s: queued %s %s at %.2f%%", source, what, action.item.describe(), action.progress
+        )
+
+    def _arm(self, source: str, src: _Source) -> None:
+        if src.timer is not None:
+            src.timer.cancel()
+            src.timer = None
+        due = session.deadline(src.state, self.policy)
+        if due is None:
+            return
+        delay = max(0.0, due - self._clock.monotonic())
+        src.timer = asyncio.get_running_loop().call_later(delay, self._step, source, src, Tick())
+
+    def now_playing(self) -> list[NowPlaying]:
+        now = self._clock.monotonic()
+        out = []
+        for source, src in self._sources.items():
+            if src.state.phase is session.Phase.IDLE:
+                continue
+            item = src.state.item
+            out.append(
+                NowPlaying(
+                    source=source,
+                    label=item.describe() if item else _media_label(src.media or MediaInfo()),
+                    item=item,
+                    phase=src.state.phase,
+                    progress=session.progress(src.state, now),
+                    reason=None if item else src.reason,
+                )
+            )
+        return out
+
+    async def aclose(self) -> None:
+        """Stop timers and identification; sessions are left as they are."""
+        tasks = []
+        for src in self._sources.values():
+            if src.timer is not None:
+                src.timer.cancel()
+            if src.identify_task is not None:
+                src.identify_task.cancel()
+                tasks.append(src.identify_task)
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _convert(event: PlayerEvent) -> SessionEvent | None:
+    match event.kind:
+        case PlayerEventKind.PAUSE:
+            return Pause(event.position)
+        case PlayerEventKind.RESUME:
+            return Resume(event.position)
+        case PlayerEventKind.SEEK:
+            return None if event.position is None else Seek(event.position)
+        case PlayerEventKind.PROGRESS:
+            if event.position is None:
+                return None
+            return Progress(event.position, event.duration, event.speed)
+        case PlayerEventKind.STOP:
+            return Stop(event.position)
+    return None
+
+
+def _media_label(media: MediaInfo) -> str:
+    if media.path:
+        return media.path.rsplit("/", 1)[-1]
+    return media.title or "an unnamed item"

@@ -1,0 +1,214 @@
+"""OAuth tokens: stored atomically and privately, refreshed by exactly one caller at a time.
+
+Trakt's refresh tokens are single use: two concurrent refreshes would burn the login, and a new
+pair that is not on disk before it is used would be lost by a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from trakt_scrobbled.clock import Clock
+from trakt_scrobbled.trakt.client import TraktClient
+from trakt_scrobbled.trakt.errors import TraktError, Unauthorized
+
+log = logging.getLogger(__name__)
+
+
+class AuthState(StrEnum):
+    LOGGED_IN = "logged in"
+    LOGIN_NEEDED = "login needed"
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expires_at: float
+    """Wall-clock seconds since the epoch."""
+
+    @classmethod
+    def from_response(cls, data: Any, now: float) -> Token:
+        """Build from Trakt's token answer; raises ValueError when it is not one."""
+        if not isinstance(data, dict):
+            raise ValueError("token answer is not an object")
+        access, refresh = data.get("access_token"), data.get("refresh_token")
+        if not isinstance(access, str) or not isinstance(refresh, str) or not access:
+            raise ValueError("token answer lacks access_token/refresh_token")
+        created = data.get("created_at")
+        expires_in = data.get("expires_in")
+        base = float(created) if isinstance(created, int | float) else now
+        life = float(expires_in) if isinstance(expires_in, int | float) else 86400.0
+        return cls(access, refresh, base + life)
+
+
+class TokenStore:
+    """The token file: mode 0600 in a 0700 folder, replaced atomically."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> Token | None:
+        try:
+            raw = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            log.error("cannot read the token file %s (%s): log in again", self.path, err.strerror)
+            return None
+        try:
+            data = json.loads(raw)
+            return Token(
+                str(data["access_token"]), str(data["refresh_token"]), float(data["expires_at"])
+            )
+        except (ValueError, KeyError, TypeError):
+            log.error("the token file %s is damaged: log in again", self.path)
+            return None
+
+    def save(self, token: Token) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        payload = json.dumps(
+            {
+                "access_token": token.access_token,
+                "refresh_token": token.refresh_token,
+                "expires_at": token.expires_at,
+            }
+        ).encode()
+        fd, tmp = tempfile.mkstemp(prefix=".token-", dir=self.path.parent)
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, payload)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def delete(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+
+class Auth:
+    """The current login, as the rest of the daemon needs it."""
+
+    def __init__(
+        self,
+        store: TokenStore,
+        clock: Clock,
+        *,
+        client_id: str,
+        client_secret: str,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._token = store.load()
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self.generation = 0
+        """Bumped on every change of login; pass it to `wait_changed` to miss none."""
+
+    @property
+    def state(self) -> AuthState:
+        return AuthState.LOGGED_IN if self._token is not None else AuthState.LOGIN_NEEDED
+
+    @property
+    def expires_at(self) -> float | None:
+        return None if self._token is None else self._token.expires_at
+
+    def access_token(self) -> str | None:
+        return None if self._token is None else self._token.access_token
+
+    def set_token(self, token: Token) -> None:
+        """A new login: saved before it is used."""
+        self._store.save(token)
+        self._token = token
+        log.info("logged in to Trakt")
+        self._bump()
+
+    def reload(self) -> bool:
+        """Pick up a token written by `trakt-scrobbled login` in another process."""
+        token = self._store.load()
+        if token is not None and token != self._token:
+            self._token = token
+            log.info("logged in to Trakt")
+            self._bump()
+            return True
+        return False
+
+    def forget(self) -> None:
+        """The login is unusable: keep running, queue everything, ask for a new login once."""
+        if self._token is not None:
+            self._token = None
+            log.error("Trakt login needed: run `trakt-scrobbled login`; scrobbles stay queued")
+            # The stored pair is spent: reloading it would only fail again.
+            self._store.delete()
+            self._bump()
+
+    def _bump(self) -> None:
+        self.generation += 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_changed(self, since: int | None = None) -> None:
+        """Return at the next change of login, or at once if one happened after `since`."""
+        if since is not None and since != self.generation:
+            return
+        await self._changed.wait()
+
+    async def refresh(self, client: TraktClient, rejected: str | None) -> bool:
+        """Exchange the refresh token; True when a usable access token is in place.
+
+        Callers that saw a 401 with the same `rejected` token while another refresh ran get that
+        refresh's result instead of spending the single-use refresh token twice.
+        """
+        async with self._lock:
+            current = self._token
+            if current is None:
+                return False
+            if rejected is not None and current.access_token != rejected:
+                return True
+            try:
+                resp = await client.post(
+                    "/oauth/token",
+                    {
+                        "refresh_token": current.refresh_token,
+                        "client_id": self._client_id,
+                        "client_secret": self._client_secret,
+                        "redirect_uri": "urn:ietf:wg:oauth:2.0:oob",
+                        "grant_type": "refresh_token",
+                    },
+                    auth=False,
+                )
+                token = Token.from_response(resp.data, self._clock.time())
+            except Unauthorized:
+                self.forget()
+                return False
+            except (TraktError, ValueError) as err:
+                log.warning("could not refresh the Trakt login (%s); will try again", err)
+                return False
+            self._store.save(token)
+            self._token = token
+            log.info("Trakt login refreshed")
+            self._bump()
+            return True
