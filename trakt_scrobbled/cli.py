@@ -119,7 +119,7 @@ def _setup_logging(verbose: bool) -> None:
     if "JOURNAL_STREAM" not in os.environ:
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt)
-    for noisy in ("httpx", "httpcore", "watchdog", "asyncio", "aiohttp.access"):
+    for noisy in ("httpx", "httpcore", "watchdog", "asyncio", "aiohttp.access", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
