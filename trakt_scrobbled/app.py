@@ -1,4 +1,6 @@
-"""Wiring and lifecycle: builds every part, runs them on one loop, tears them down in reverse."""
+"""Wiring and lifecycle: builds every part, runs them on one loop, tears them down in reverse,
+and applies config edits live.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +8,25 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import sdnotify
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from trakt_scrobbled import __version__
 from trakt_scrobbled.clock import Clock, SystemClock
-from trakt_scrobbled.config import Config, OverrideType
+from trakt_scrobbled.config import Config, ConfigError, OverrideType, diff_sections, load_config
+from trakt_scrobbled.config_watch import ConfigWatcher
 from trakt_scrobbled.events import MediaType
 from trakt_scrobbled.identify import Identifier, Override
+from trakt_scrobbled.notify import Notifier
 from trakt_scrobbled.outbox import Outbox
 from trakt_scrobbled.paths import Paths, ensure_state_dir
 from trakt_scrobbled.players import Player
 from trakt_scrobbled.scrobbler import Scrobbler
-from trakt_scrobbled.sender import Sender
-from trakt_scrobbled.session import Policy
+from trakt_scrobbled.sender import Sender, SenderState
+from trakt_scrobbled.session import Phase, Policy
 from trakt_scrobbled.store import open_db
 from trakt_scrobbled.trakt.auth import Auth, AuthState, TokenStore
 from trakt_scrobbled.trakt.client import TraktClient
@@ -33,17 +35,7 @@ from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class Daemon:
-    """The parts of a running daemon that `status` and tests look at."""
-
-    config: Config
-    outbox: Outbox
-    sender: Sender
-    scrobbler: Scrobbler
-    auth: Auth
-    players: tuple[Player, ...]
+PLAYER_SECTIONS = ("mpv", "kodi", "plex")
 
 
 def policy_of(config: Config) -> Policy:
@@ -64,139 +56,293 @@ def overrides_of(config: Config) -> tuple[Override, ...]:
     )
 
 
-def build_players(config: Config, clock: Clock) -> tuple[Player, ...]:
-    players: list[Player] = []
-    if config.mpv.enabled and config.mpv.sockets:
+def build_player(section: str, config: Config, clock: Clock) -> Player | None:
+    """The adapter for one `[section]` of the config, or None when it is off."""
+    if section == "mpv" and config.mpv.enabled:
+        if not config.mpv.sockets:
+            log.info("mpv: no IPC sockets configured ([mpv] sockets); not watching mpv")
+            return None
         from trakt_scrobbled.players.mpv import MpvPlayer
 
-        players.append(MpvPlayer(config.mpv.sockets, clock=clock))
-    elif config.mpv.enabled:
-        log.info("mpv: no IPC sockets configured ([mpv] sockets); not watching mpv")
-    return tuple(players)
+        return MpvPlayer(config.mpv.sockets, clock=clock)
+    return None
 
 
-async def run(
-    config: Config,
-    paths: Paths,
-    *,
-    clock: Clock | None = None,
-    stop: asyncio.Event | None = None,
-) -> None:
-    """Run the daemon until SIGTERM/SIGINT (or `stop` is set)."""
-    clock = clock or SystemClock()
-    stop = stop or asyncio.Event()
-    notifier = sdnotify.SystemdNotifier()
-    loop = asyncio.get_running_loop()
-    log.info("trakt-scrobbled %s starting", __version__)
-    async with AsyncExitStack() as stack:
-        ensure_state_dir(paths)
-        conn = open_db(paths.db_file)
-        stack.callback(conn.close)
-        outbox = Outbox(conn, clock)
-        limiter = PostRateLimiter(clock)
-        auth = Auth(
-            TokenStore(paths.token_file),
-            clock,
-            client_id=config.trakt.client_id,
-            client_secret=config.trakt.client_secret,
-        )
-        client = TraktClient(
-            config.trakt.api_url, config.trakt.client_id, limiter, token=auth.access_token
-        )
-        stack.push_async_callback(client.aclose)
-        sender = Sender(outbox, client, auth, clock)
-        if not config.trakt.client_id:
-            sender.park_client(
-                "no Trakt client id: set [trakt] client_id in the config or TRAKT_CLIENT_ID"
+class App:
+    """The running daemon: every long-lived part, and what `status` reports about them."""
+
+    def __init__(
+        self, config: Config, paths: Paths, *, clock: Clock, env: Mapping[str, str]
+    ) -> None:
+        self.config = config
+        self.paths = paths
+        self.clock = clock
+        self.env = env
+        self.notifier = Notifier(env)
+        self._reload_requested = asyncio.Event()
+        self._config_changed = asyncio.Event()
+        self._players: dict[str, tuple[Player, asyncio.Task[None]]] = {}
+        self._login_code: DeviceCode | None = None
+        self.config_problems: tuple[str, ...] = ()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        loop = asyncio.get_running_loop()
+        log.info("trakt-scrobbled %s starting", __version__)
+        async with AsyncExitStack() as stack:
+            ensure_state_dir(self.paths)
+            conn = open_db(self.paths.db_file)
+            stack.callback(conn.close)
+            self.conn = conn
+            self.outbox = Outbox(conn, self.clock)
+            self.limiter = PostRateLimiter(self.clock)
+            self.auth = Auth(
+                TokenStore(self.paths.token_file),
+                self.clock,
+                client_id=self.config.trakt.client_id,
+                client_secret=self.config.trakt.client_secret,
             )
-        identifier = Identifier(
-            client,
-            conn,
-            clock,
+            self.client = self._new_client(self.config)
+            stack.push_async_callback(self._close_client)
+            self.sender = Sender(self.outbox, self.client, self.auth, self.clock)
+            self.identifier = self._new_identifier(self.config)
+            self.scrobbler = Scrobbler(
+                self.outbox, self.identifier, self.clock, policy_of(self.config)
+            )
+            stack.push_async_callback(self.scrobbler.aclose)
+            self._check_client_id()
+
+            scheduler = AsyncIOScheduler(event_loop=loop)
+            scheduler.start()
+            stack.callback(scheduler.shutdown, wait=False)
+            refresher = TokenRefresher(scheduler, lambda: self.client, self.auth, self.clock)
+
+            tasks: list[asyncio.Task[None]] = [
+                loop.create_task(self.sender.run(), name="sender"),
+                loop.create_task(refresher.follow(), name="refresh"),
+                loop.create_task(self._keep_logged_in(), name="login"),
+            ]
+            stack.push_async_callback(_cancel_all, tasks)
+            stack.push_async_callback(self._stop_players)
+            for section in PLAYER_SECTIONS:
+                self._start_player(section)
+
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+                stack.callback(loop.remove_signal_handler, sig)
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+            stack.callback(loop.remove_signal_handler, signal.SIGHUP)
+            if self.config.source is not None or self.paths.config_file.parent.is_dir():
+                watcher = ConfigWatcher(self.paths.config_file, self.request_reload, loop)
+                if watcher.start():
+                    stack.callback(watcher.stop)
+
+            if self.auth.state is AuthState.LOGIN_NEEDED:
+                log.warning("not logged in to Trakt; scrobbles are queued until you log in")
+            counts = self.outbox.counts()
+            if counts.pending or counts.dead:
+                log.info("outbox: %d queued, %d failed", counts.pending, counts.dead)
+            if not self._players:
+                log.info("no player enabled: idle (enable [mpv], [kodi] or [plex] in the config)")
+            log.info("ready: watching %s", ", ".join(self._players) or "no players")
+            self.notifier.ready()
+            self.update_status()
+            heartbeat = loop.create_task(self._heartbeat(), name="heartbeat")
+            tasks.append(heartbeat)
+
+            stopper = loop.create_task(stop.wait(), name="stop")
+            reloader = loop.create_task(self._reloads(), name="reload")
+            tasks.append(reloader)
+            done, _ = await asyncio.wait({stopper, *tasks}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            for task in done:
+                if task is not stopper and not task.cancelled() and task.exception() is not None:
+                    raise RuntimeError(f"{task.get_name()} failed") from task.exception()
+            log.info("stopping")
+            self.notifier.stopping()
+        log.info("stopped")
+
+    # --- parts -------------------------------------------------------------------------
+
+    def _new_client(self, config: Config) -> TraktClient:
+        return TraktClient(
+            config.trakt.api_url,
+            config.trakt.client_id,
+            self.limiter,
+            token=self.auth.access_token,
+        )
+
+    async def _close_client(self) -> None:
+        await self.client.aclose()
+
+    def _new_identifier(self, config: Config) -> Identifier:
+        return Identifier(
+            self.client,
+            self.conn,
+            self.clock,
             overrides=overrides_of(config),
             min_duration=float(config.scrobble.min_duration),
         )
-        scrobbler = Scrobbler(outbox, identifier, clock, policy_of(config))
-        stack.push_async_callback(scrobbler.aclose)
-        players = build_players(config, clock)
-        if auth.state is AuthState.LOGIN_NEEDED:
-            log.warning("not logged in to Trakt: run `trakt-scrobbled login`; scrobbles are queued")
-        counts = outbox.counts()
-        if counts.pending or counts.dead:
-            log.info("outbox: %d queued, %d failed", counts.pending, counts.dead)
 
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-            stack.callback(loop.remove_signal_handler, sig)
-
-        def announce(code: DeviceCode) -> None:
-            log.warning(
-                "Trakt login needed: open %s and enter the code %s (or open %s)",
-                code.verification_url,
-                code.user_code,
-                code.activate_url,
+    def _check_client_id(self) -> None:
+        if not self.config.trakt.client_id:
+            self.sender.park_client(
+                "no Trakt client id: set [trakt] client_id in the config or TRAKT_CLIENT_ID"
             )
-            notifier.notify(f"STATUS=login needed: enter {code.user_code} at {code.activate_url}")
 
-        scheduler = AsyncIOScheduler(event_loop=loop)
-        scheduler.start()
-        stack.callback(scheduler.shutdown, wait=False)
-        refresher = TokenRefresher(scheduler, client, auth, clock)
+    def _start_player(self, section: str) -> None:
+        player = build_player(section, self.config, self.clock)
+        if player is None:
+            return
+        task = asyncio.get_running_loop().create_task(
+            player.run(self.scrobbler.handle), name=f"player-{section}"
+        )
+        self._players[section] = (player, task)
 
-        tasks: list[asyncio.Task[None]] = [
-            loop.create_task(refresher.follow(), name="refresh"),
-            loop.create_task(sender.run(), name="sender"),
-            loop.create_task(_keep_logged_in(config, client, auth, clock, announce), name="login"),
-            *(loop.create_task(p.run(scrobbler.handle), name=p.name) for p in players),
-        ]
-        stack.push_async_callback(_cancel_all, tasks)
-        if not players:
-            log.info("no player enabled: idle (enable [mpv], [kodi] or [plex] in the config)")
-        log.info("ready: watching %s", ", ".join(p.name for p in players) or "no players")
-        notifier.notify("READY=1")
-        notifier.notify(f"STATUS=watching {', '.join(p.name for p in players) or 'no players'}")
+    async def _stop_player(self, section: str) -> None:
+        entry = self._players.pop(section, None)
+        if entry is None:
+            return
+        _, task = entry
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
-        stopper = loop.create_task(stop.wait(), name="stop")
-        done, _ = await asyncio.wait({stopper, *tasks}, return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task is not stopper and not task.cancelled() and task.exception() is not None:
-                stopper.cancel()
-                raise task.exception()  # type: ignore[misc]
-        log.info("stopping")
-        notifier.notify("STOPPING=1")
-    log.info("stopped")
+    async def _stop_players(self) -> None:
+        for section in list(self._players):
+            await self._stop_player(section)
 
+    # --- login -------------------------------------------------------------------------
 
-async def _keep_logged_in(
-    config: Config,
-    client: TraktClient,
-    auth: Auth,
-    clock: Clock,
-    announce: Callable[[DeviceCode], None],
-    *,
-    refresh_margin: float = 86400.0,
-) -> None:
-    """Log in when there is no login; refresh the token before it expires."""
-    while True:
-        generation = auth.generation
-        if auth.state is AuthState.LOGIN_NEEDED:
-            if not (config.trakt.client_id and config.trakt.client_secret):
+    async def _keep_logged_in(self) -> None:
+        """Log in with a device code whenever there is no login, however many times."""
+        while True:
+            generation = self.auth.generation
+            if self.auth.state is not AuthState.LOGIN_NEEDED:
+                await self.auth.wait_changed(generation)
+                continue
+            trakt = self.config.trakt
+            if not (trakt.client_id and trakt.client_secret):
                 log.error(
                     "cannot log in: set [trakt] client_id and client_secret "
                     "(or TRAKT_CLIENT_ID / TRAKT_CLIENT_SECRET)"
                 )
-                await auth.wait_changed(generation)
+                await self._reload_applied()
                 continue
             token = await login_until_done(
-                client,
-                clock,
-                client_id=config.trakt.client_id,
-                client_secret=config.trakt.client_secret,
-                announce=announce,
+                self.client,
+                self.clock,
+                client_id=trakt.client_id,
+                client_secret=trakt.client_secret,
+                announce=self._announce,
             )
-            auth.set_token(token)
-            continue
-        await auth.wait_changed(generation)
+            self._login_code = None
+            self.auth.set_token(token)
+            self.update_status()
+
+    def _announce(self, code: DeviceCode) -> None:
+        self._login_code = code
+        log.warning(
+            "Trakt login needed: open %s and enter the code %s (or open %s)",
+            code.verification_url,
+            code.user_code,
+            code.activate_url,
+        )
+        self.update_status()
+
+    # --- status --------------------------------------------------------------------------
+
+    def status_line(self) -> str:
+        parts: list[str] = []
+        if self.auth.state is AuthState.LOGIN_NEEDED:
+            code = self._login_code
+            if code is not None:
+                parts.append(f"login needed: enter {code.user_code} at {code.activate_url}")
+            else:
+                parts.append("login needed")
+        playing = [p for p in self.scrobbler.now_playing() if p.phase is not Phase.IDLE]
+        for p in playing[:2]:
+            pct = f" {p.progress:.0f}%" if p.progress is not None else ""
+            verb = "paused" if p.phase is Phase.PAUSED else "playing"
+            parts.append(f"{verb} {p.label}{pct}")
+        if not playing:
+            parts.append(f"watching {', '.join(self._players) or 'no players'}")
+        counts = self.outbox.counts()
+        parts.append(f"queue {counts.pending}" + (f", {counts.dead} failed" if counts.dead else ""))
+        if self.sender.state in (SenderState.RETRYING, SenderState.CLIENT_REJECTED):
+            parts.append(f"last error: {self.sender.last_error}")
+        if self.config_problems:
+            parts.append(f"config not applied: {self.config_problems[0]}")
+        return " · ".join(parts)
+
+    def update_status(self) -> None:
+        self.notifier.status(self.status_line())
+
+    async def _heartbeat(self) -> None:
+        """WATCHDOG=1 from the loop itself: a hung loop stops the pings and systemd restarts us."""
+        interval = self.notifier.watchdog_interval
+        while True:
+            self.notifier.ping()
+            self.update_status()
+            await asyncio.sleep(interval if interval is not None else 30.0)
+
+    # --- reload --------------------------------------------------------------------------
+
+    def request_reload(self) -> None:
+        self._reload_requested.set()
+
+    async def _reloads(self) -> None:
+        while True:
+            await self._reload_requested.wait()
+            self._reload_requested.clear()
+            await self.reload()
+
+    async def _reload_applied(self) -> None:
+        """Wait until a reload changed the [trakt] section."""
+        before = self.config.trakt
+        while self.config.trakt == before:
+            await self._config_changed.wait()
+
+    async def reload(self) -> bool:
+        """Apply the config file as it is now; keep the running one if it is invalid."""
+        self.notifier.reloading()
+        try:
+            new = load_config(self.paths.config_file, self.env, explicit=False)
+        except ConfigError as err:
+            self.config_problems = tuple(p.render(err.source) for p in err.problems)
+            log.error(
+                "config not reloaded, the running one stays:\n%s", "\n".join(self.config_problems)
+            )
+            self.notifier.ready()
+            self.update_status()
+            return False
+        self.config_problems = ()
+        changed = diff_sections(self.config, new)
+        self.config = new
+        if changed:
+            log.info("config reloaded: %s changed", ", ".join(sorted(changed)))
+        else:
+            log.info("config reloaded: nothing changed")
+        if "logging" in changed:
+            logging.getLogger().setLevel(new.logging.level.numeric)
+        if "trakt" in changed:
+            self.auth.set_client(new.trakt.client_id, new.trakt.client_secret)
+            retired = self.client
+            self.client = self._new_client(new)
+            self.sender.use_client(self.client)
+            await retired.aclose()
+            self._check_client_id()
+        if changed & {"trakt", "scrobble", "overrides"}:
+            self.identifier = self._new_identifier(new)
+            self.scrobbler.use(self.identifier, policy_of(new))
+        for section in PLAYER_SECTIONS:
+            if section in changed:
+                await self._stop_player(section)
+                self._start_player(section)
+        self._config_changed.set()
+        self._config_changed = asyncio.Event()
+        self.notifier.ready()
+        self.update_status()
+        return True
 
 
 class TokenRefresher:
@@ -205,7 +351,7 @@ class TokenRefresher:
     def __init__(
         self,
         scheduler: AsyncIOScheduler,
-        client: TraktClient,
+        client: Callable[[], TraktClient],
         auth: Auth,
         clock: Clock,
         *,
@@ -228,8 +374,7 @@ class TokenRefresher:
         now = self._clock.time()
         left = expires_at - now
         # A day ahead, or halfway through a short-lived token.
-        when = now + max(0.0, left - min(self._margin, left / 2))
-        self._schedule(when)
+        self._schedule(now + max(0.0, left - min(self._margin, left / 2)))
 
     def _schedule(self, when: float) -> None:
         self._scheduler.add_job(
@@ -242,9 +387,9 @@ class TokenRefresher:
         )
 
     async def _refresh(self) -> None:
-        if await self._auth.refresh(self._client, rejected=None):
-            self.arm()
-        elif self._auth.state is AuthState.LOGGED_IN:
+        if await self._auth.refresh(self._client(), rejected=None):
+            return  # the change re-arms through follow()
+        if self._auth.state is AuthState.LOGGED_IN:
             self._schedule(self._clock.time() + self._retry)
 
     async def follow(self) -> None:
@@ -261,3 +406,16 @@ async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
     for task in reversed(tasks):
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def run(
+    config: Config,
+    paths: Paths,
+    env: Mapping[str, str],
+    *,
+    clock: Clock | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the daemon until SIGTERM/SIGINT (or `stop` is set)."""
+    app = App(config, paths, clock=clock or SystemClock(), env=env)
+    await app.run(stop or asyncio.Event())

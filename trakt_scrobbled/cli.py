@@ -83,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(c)
 
     cmd("doctor", "check config, login, Trakt, players and the service")
+
+    p = cmd("service", "the systemd user service")
+    ssub = p.add_subparsers(dest="service_action", metavar="ACTION", required=True)
+    i = ssub.add_parser("install", help="write the user unit for this installation")
+    _add_common(i)
     return parser
 
 
@@ -96,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "queue": cmd_queue,
         "identify": cmd_identify,
         "config": cmd_config,
+        "service": cmd_service,
     }
     handler = handlers.get(args.command)
     try:
@@ -141,7 +147,7 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not getattr(args, "verbose", False):
         logging.getLogger().setLevel(config.logging.level.numeric)
     try:
-        asyncio.run(app.run(config, paths))
+        asyncio.run(app.run(config, paths, env))
     except StoreError as err:
         raise UserError(str(err)) from err
     return EXIT_OK
@@ -276,6 +282,20 @@ def cmd_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     print(f"config OK: {where}")
     if not config.trakt.client_id:
         print("note: no Trakt client id yet: set [trakt] client_id (or TRAKT_CLIENT_ID)")
+    return EXIT_OK
+
+
+def cmd_service(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from trakt_scrobbled.service import install_unit
+
+    try:
+        target = install_unit(env)
+    except OSError as err:
+        raise UserError(f"cannot write the unit: {err}") from err
+    print(f"wrote {target}")
+    print("start it now and at every login with:")
+    print("  systemctl --user daemon-reload && systemctl --user enable --now trakt-scrobbled")
+    print("follow its log with:  journalctl --user -u trakt-scrobbled -f")
     return EXIT_OK
 
 

@@ -91,6 +91,11 @@ class Scrobbler:
         self._identify_retry = identify_retry
         self._sources: dict[str, _Source] = {}
 
+    def use(self, identifier: Identifies, policy: session.Policy) -> None:
+        """A reloaded config: plays already running keep going under the new rules."""
+        self._identifier = identifier
+        self.policy = policy
+
     def handle(self, event: PlayerEvent) -> None:
         """Take one player event; called on the event loop, returns at once."""
         src = self._sources.setdefault(event.source, _Source())
@@ -104,8 +109,13 @@ class Scrobbler:
             self._cancel_identify(src)
 
     def _begin(self, event: PlayerEvent, src: _Source) -> None:
-        self._cancel_identify(src)
         media = event.media or MediaInfo()
+        if src.state.phase is not session.Phase.IDLE and media == src.media:
+            # The same item seen again (the adapter reconnected or was restarted by a
+            # reload): the play goes on, it is not a new one.
+            self._continue(event, src)
+            return
+        self._cancel_identify(src)
         duration = event.duration if event.duration is not None else media.duration
         play = Play(
             play_id=self._new_play_id(),
@@ -122,6 +132,16 @@ class Scrobbler:
         src.identify_task = asyncio.get_running_loop().create_task(
             self._identify(event.source, src, play.play_id, media)
         )
+
+    def _continue(self, event: PlayerEvent, src: _Source) -> None:
+        source = event.source
+        if event.position is not None:
+            self._step(source, src, Progress(event.position, event.duration, event.speed))
+        paused = src.state.phase is session.Phase.PAUSED
+        if event.paused and not paused:
+            self._step(source, src, Pause(event.position))
+        elif not event.paused and paused:
+            self._step(source, src, Resume(event.position))
 
     async def _identify(self, source: str, src: _Source, play_id: str, media: MediaInfo) -> None:
         while True:

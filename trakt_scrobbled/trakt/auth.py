@@ -128,6 +128,11 @@ class Auth:
         self.generation = 0
         """Bumped on every change of login; pass it to `wait_changed` to miss none."""
 
+    def set_client(self, client_id: str, client_secret: str) -> None:
+        """A reloaded config changed the app's credentials."""
+        self._client_id = client_id
+        self._client_secret = client_secret
+
     @property
     def state(self) -> AuthState:
         return AuthState.LOGGED_IN if self._token is not None else AuthState.LOGIN_NEEDED
