@@ -11,13 +11,13 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.clocks import ManualClock
 from tests.fake_trakt import (
     DeviceStatus,
     Episode,
@@ -33,27 +33,6 @@ UA = "trakt-scrobbled-tests/1.0"
 GUARDIANS = {"movie": {"title": "Guardians of the Galaxy", "year": 2014, "ids": {"trakt": 28}}}
 PILOT = {"episode": {"ids": {"trakt": 16}}}
 HEADERS = {"trakt-api-key": "test-client-id", "trakt-api-version": "2", "User-Agent": UA}
-
-
-@dataclass
-class ManualClock:
-    """A clock the test moves by hand, so expiry and rate logic need no sleeping."""
-
-    mono: float = 1000.0
-    wall: float = 1_700_000_000.0
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def time(self) -> float:
-        return self.wall
-
-    async def sleep(self, seconds: float) -> None:
-        self.advance(seconds)
-
-    def advance(self, seconds: float) -> None:
-        self.mono += seconds
-        self.wall += seconds
 
 
 def fill(fake: FakeTrakt) -> None:

@@ -121,6 +121,6 @@ def test_mark_sending_counts_attempts_and_marks_maybe_sent(outbox: Outbox) -> No
     outbox.mark_sending(row_id)
     row = outbox.get(row_id)
     assert row is not None and row.attempts == 1 and row.maybe_sent
-    outbox.mark_unsent(row_id, "rate limited")
+    outbox.mark_unsent("rate limited", row_id)
     row = outbox.get(row_id)
     assert row is not None and not row.maybe_sent and row.error == "rate limited"

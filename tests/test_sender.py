@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.fake_trakt import FakeTrakt
+from tests.fake_trakt import FakeTrakt, Movie
 from trakt_scrobbled.clock import SystemClock
 from trakt_scrobbled.events import Ids, MediaType, Scrobble, ScrobbleVerb, TraktItem
+from trakt_scrobbled.history import iso
 from trakt_scrobbled.outbox import Outbox, RowState
 from trakt_scrobbled.sender import Sender, SenderState
 from trakt_scrobbled.store import open_db
@@ -33,6 +36,7 @@ class Rig:
     auth: Auth
     client: TraktClient
     movie: TraktItem
+    matrix: Movie
 
     async def until(self, condition: Callable[[], bool], limit: float = 10.0) -> None:
         """Wait, bounded, for `condition` on state the sender task writes (SQLite, its fields)."""
@@ -82,7 +86,7 @@ async def _rig(tmp_path: Path, fake_trakt: FakeTrakt, interval: float) -> AsyncI
         busy_delay=0.2,
     )
     task = asyncio.create_task(sender.run())
-    yield Rig(fake_trakt, outbox, sender, auth, client, item)
+    yield Rig(fake_trakt, outbox, sender, auth, client, item, movie)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -218,3 +222,51 @@ async def test_wrong_client_id_parks_until_a_new_client(rig: Rig) -> None:
     rig.sender.use_client(rig.client)
     await rig.until(lambda: rig.outbox.counts().pending == 0)
     await bad.aclose()
+
+
+async def test_late_watch_goes_to_history_with_its_real_time(rig: Rig) -> None:
+    ended = time.time() - 600  # finished 10 minutes ago, while Trakt was unreachable
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.STOP, 97.0), at=ended)
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    assert rig.fake.requests("/scrobble") == []
+    (post,) = rig.fake.requests("/sync/history")
+    assert post.json["movies"][0]["watched_at"] == iso(ended)
+    (entry,) = rig.fake.history()
+    assert abs(entry.watched_at.timestamp() - ended) < 0.01
+
+
+async def test_stale_start_is_not_sent(rig: Rig) -> None:
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.START, 30.0), at=time.time() - 3600)
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    assert rig.fake.requests("/scrobble") == []
+    assert rig.outbox.recent(1)[0].result == "skipped: too old to be watching"
+
+
+async def test_backlog_of_late_watches_is_batched(rig: Rig) -> None:
+    ended = time.time() - 3600
+    for n in range(250):
+        rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.STOP, 95.0, play=f"p{n}"), at=ended + n)
+    await rig.until(lambda: rig.outbox.counts().pending == 0, limit=30)
+    posts = rig.fake.requests("/sync/history")
+    assert [len(p.json["movies"]) for p in posts] == [100, 100, 50]
+    assert len(rig.fake.history()) == 250
+
+
+async def test_maybe_sent_watch_already_in_history_is_not_sent_again(rig: Rig) -> None:
+    """A send that timed out may have reached Trakt: look before sending it again."""
+    ended = time.time() - 600
+    first = rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.STOP, 97.0, play="a"), at=ended)
+    rig.outbox.mark_sending(first)  # as if a crash or timeout hit mid-request
+    second = rig.outbox.enqueue(
+        scrobble(rig.movie, ScrobbleVerb.STOP, 97.0, play="b"), at=ended + 5
+    )
+    rig.outbox.mark_sending(second)
+    movie = rig.fake.add_movie("Other", 2001)
+    rig.fake.add_history(movie, datetime.fromtimestamp(ended + 1, tz=UTC))  # unrelated item
+    rig.fake.add_history(rig.matrix, datetime.fromtimestamp(ended + 2, tz=UTC))  # `first` arrived
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    assert [r for r in rig.fake.requests("/sync/history") if r.method == "GET"]
+    (post,) = [r for r in rig.fake.requests("/sync/history") if r.method == "POST"]
+    assert [m["watched_at"] for m in post.json["movies"]] == [iso(ended + 5)]
+    matrix_plays = [e for e in rig.fake.history() if e.item.title == "The Matrix"]  # type: ignore[union-attr]
+    assert len(matrix_plays) == 2  # the one that had arrived, and `second`; not three

@@ -103,7 +103,13 @@ class App:
             )
             self.client = self._new_client(self.config)
             stack.push_async_callback(self._close_client)
-            self.sender = Sender(self.outbox, self.client, self.auth, self.clock)
+            self.sender = Sender(
+                self.outbox,
+                self.client,
+                self.auth,
+                self.clock,
+                history_after=self.config.scrobble.history_after,
+            )
             self.identifier = self._new_identifier(self.config)
             self.scrobbler = Scrobbler(
                 self.outbox, self.identifier, self.clock, policy_of(self.config)
@@ -333,7 +339,7 @@ class App:
             self._check_client_id()
         if changed & {"trakt", "scrobble", "overrides"}:
             self.identifier = self._new_identifier(new)
-            self.scrobbler.use(self.identifier, policy_of(new))
+            self.scrobbler.use(self.identifier, policy_of(new), new.scrobble.rewatch_window)
         for section in PLAYER_SECTIONS:
             if section in changed:
                 await self._stop_player(section)

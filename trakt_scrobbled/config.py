@@ -89,6 +89,10 @@ class ScrobbleConfig:
     """Seconds within which a burst of seeks becomes one start."""
     min_duration: float = 120.0
     """Seconds; shorter files are never scrobbled."""
+    history_after: float = 60.0
+    """Seconds: a watch not delivered by then goes to /sync/history with its real time."""
+    rewatch_window: float = 21600.0
+    """Seconds: a second watch of the same item within this is the same watch, not a rewatch."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -555,6 +559,8 @@ def _scrobble(t: Mapping[str, object], c: _Checker) -> ScrobbleConfig:
         ),
         seek_debounce=c.number(t, ("scrobble", "seek_debounce"), d.seek_debounce, 0, 60),
         min_duration=c.number(t, ("scrobble", "min_duration"), d.min_duration, 0),
+        history_after=c.number(t, ("scrobble", "history_after"), d.history_after, 0, 86400),
+        rewatch_window=c.number(t, ("scrobble", "rewatch_window"), d.rewatch_window, 0),
     )
 
 

@@ -102,7 +102,9 @@ class Outbox:
         for listener in self._listeners:
             listener()
 
-    def enqueue(self, scrobble: Scrobble, *, at: float | None = None) -> int:
+    def enqueue(
+        self, scrobble: Scrobble, *, at: float | None = None, watch_keys: tuple[str, ...] = ()
+    ) -> int:
         """Store `scrobble`, replacing the same play's unsent start or pause (coalescing).
 
         A watched stop is never replaced: it is a play the user made.
@@ -125,6 +127,10 @@ class Outbox:
                     int(scrobble.watched),
                     created,
                 ),
+            )
+            self._conn.executemany(
+                "INSERT INTO watched (key, label, watched_at) VALUES (?, ?, ?)",
+                [(key, scrobble.item.describe(), created) for key in watch_keys],
             )
         row_id = cur.lastrowid
         assert row_id is not None
@@ -151,29 +157,77 @@ class Outbox:
         ).fetchone()
         return None if r is None else _row(r)
 
-    def mark_sending(self, row_id: int) -> None:
+    def pending_history(self, limit: int) -> list[OutboxRow]:
+        cur = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' AND kind = 'history' "  # noqa: S608
+            "ORDER BY id LIMIT ?",
+            (limit,),
+        )
+        return [_row(r) for r in cur.fetchall()]
+
+    def to_history(self, ended_before: float) -> int:
+        """Watches Trakt could not take in time go to the history, with their real times.
+
+        Absolute-numbered episodes have no history form and stay scrobbles.
+        """
+        with self._tx():
+            cur = self._conn.execute(
+                "UPDATE outbox SET kind = 'history' WHERE state = 'pending' AND kind = 'stop' "
+                "AND watched = 1 AND created_at < ? "
+                "AND (json_extract(body, '$.episode.number_abs') IS NULL "
+                "OR json_extract(body, '$.episode.ids') IS NOT NULL)",
+                (ended_before,),
+            )
+        return cur.rowcount
+
+    def mark_sending(self, *row_ids: int) -> None:
         """Record, before the request leaves, that Trakt may see it (for later dedupe)."""
         with self._tx():
-            self._conn.execute(
+            self._conn.executemany(
                 "UPDATE outbox SET maybe_sent = 1, attempts = attempts + 1 WHERE id = ?",
-                (row_id,),
+                [(i,) for i in row_ids],
             )
 
-    def mark_unsent(self, row_id: int, error: str) -> None:
+    def mark_unsent(self, error: str, *row_ids: int) -> None:
         """The request surely did not reach Trakt (refused before sending, 429, 5xx)."""
         with self._tx():
-            self._conn.execute(
-                "UPDATE outbox SET maybe_sent = 0, error = ? WHERE id = ?", (error, row_id)
+            self._conn.executemany(
+                "UPDATE outbox SET maybe_sent = 0, error = ? WHERE id = ?",
+                [(error, i) for i in row_ids],
             )
 
-    def note_error(self, row_id: int, error: str) -> None:
+    def note_error(self, error: str, *row_ids: int) -> None:
         with self._tx():
-            self._conn.execute("UPDATE outbox SET error = ? WHERE id = ?", (error, row_id))
+            self._conn.executemany(
+                "UPDATE outbox SET error = ? WHERE id = ?", [(error, i) for i in row_ids]
+            )
 
-    def complete(self, row: OutboxRow, result: str) -> None:
+    def complete(self, result: str, *rows: OutboxRow) -> None:
         with self._tx():
-            self._conn.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
-            self._record(row, result)
+            for row in rows:
+                self._conn.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
+                self._record(row, result)
+
+    # --- what was watched, to refuse a second play of the same watch ------------------------
+
+    def watched_since(self, keys: tuple[str, ...], since: float) -> float | None:
+        """When any of `keys` was last recorded watched, if at or after `since`."""
+        if not keys:
+            return None
+        marks = ",".join("?" * len(keys))
+        r = self._conn.execute(
+            f"SELECT MAX(watched_at) FROM watched WHERE key IN ({marks}) AND watched_at >= ?",  # noqa: S608
+            (*keys, since),
+        ).fetchone()
+        return None if r is None or r[0] is None else float(r[0])
+
+    def note(self, kind: str, label: str, result: str) -> None:
+        """A result worth showing in `status` that involved no row (e.g. a refused duplicate)."""
+        with self._tx():
+            self._conn.execute(
+                "INSERT INTO recent (at, kind, label, result) VALUES (?, ?, ?, ?)",
+                (self._clock.time(), kind, label, result),
+            )
 
     def bury(self, row: OutboxRow, reason: str) -> None:
         """Make `row` a dead letter: kept, visible in `queue`, never sent again by itself."""

@@ -20,6 +20,7 @@ from trakt_scrobbled.clock import Clock
 from trakt_scrobbled.events import (
     Identified,
     MediaInfo,
+    MediaType,
     Pause,
     Play,
     PlayerEvent,
@@ -34,6 +35,7 @@ from trakt_scrobbled.events import (
     TraktItem,
 )
 from trakt_scrobbled.outbox import Outbox
+from trakt_scrobbled.playstate import PlayStore, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,7 @@ class _Source:
     media: MediaInfo | None = None
     reason: str | None = None
     timer: asyncio.TimerHandle | None = None
+    saved: bool = False
     identify_task: asyncio.Task[None] | None = None
 
 
@@ -80,6 +83,8 @@ class Scrobbler:
         clock: Clock,
         policy: session.Policy,
         *,
+        plays: PlayStore | None = None,
+        rewatch_window: float = 21600.0,
         new_play_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         identify_retry: float = 60.0,
     ) -> None:
@@ -89,12 +94,37 @@ class Scrobbler:
         self.policy = policy
         self._new_play_id = new_play_id
         self._identify_retry = identify_retry
+        self._plays = plays
+        self.rewatch_window = rewatch_window
         self._sources: dict[str, _Source] = {}
 
-    def use(self, identifier: Identifies, policy: session.Policy) -> None:
+    def use(self, identifier: Identifies, policy: session.Policy, rewatch_window: float) -> None:
         """A reloaded config: plays already running keep going under the new rules."""
         self._identifier = identifier
         self.policy = policy
+        self.rewatch_window = rewatch_window
+
+    def recover(self) -> int:
+        """Finish the plays a previous run left open (killed, crashed, rebooted).
+
+        Each ends where it was last seen, at the time it was last seen: a play that had
+        crossed the watched threshold is recorded as watched then, the others just stopped.
+        """
+        if self._plays is None:
+            return 0
+        snapshots = self._plays.load()
+        now = self._clock.monotonic()
+        for snap in snapshots:
+            _, actions = session.step(snap.revive(now), Stop(snap.position), now, self.policy)
+            for action in actions:
+                self._queue(snap.source, action, at=snap.saved_at)
+            log.info(
+                "%s: finished the play of %s left open by the last run",
+                snap.source,
+                snap.item.describe(),
+            )
+        self._plays.clear()
+        return len(snapshots)
 
     def handle(self, event: PlayerEvent) -> None:
         """Take one player event; called on the event loop, returns at once."""
@@ -173,10 +203,49 @@ class Scrobbler:
         src.state, actions = session.step(src.state, event, now, self.policy)
         for action in actions:
             self._queue(source, action)
+        self._save(source, src, now)
         self._arm(source, src)
 
-    def _queue(self, source: str, action: Scrobble) -> None:
-        self._outbox.enqueue(action)
+    def _save(self, source: str, src: _Source, now: float) -> None:
+        if self._plays is None:
+            return
+        state = src.state
+        if state.phase is session.Phase.IDLE or state.item is None or state.play_id is None:
+            if src.saved:
+                self._plays.forget(source)
+                src.saved = False
+            return
+        self._plays.save(
+            Snapshot(
+                source=source,
+                play_id=state.play_id,
+                item=state.item,
+                phase=state.phase,
+                position=session.position(state, now),
+                duration=state.duration,
+                speed=state.speed,
+                reported=state.reported,
+                saved_at=self._clock.time(),
+            )
+        )
+        src.saved = True
+
+    def _queue(self, source: str, action: Scrobble, *, at: float | None = None) -> None:
+        keys: tuple[str, ...] = ()
+        if action.watched:
+            keys = watch_keys(action.item)
+            when = self._clock.time() if at is None else at
+            before = self._outbox.watched_since(keys, when - self.rewatch_window)
+            if before is not None:
+                log.info(
+                    "%s: %s was already recorded watched %.0f min ago; not recording it twice",
+                    source,
+                    action.item.describe(),
+                    (when - before) / 60,
+                )
+                self._outbox.note("suppressed", action.item.describe(), "already watched")
+                return
+        self._outbox.enqueue(action, at=at, watch_keys=keys)
         what = "watched" if action.watched else action.verb
         log.info(
             "%s: queued %s %s at %.2f%%", source, what, action.item.describe(), action.progress
@@ -223,6 +292,15 @@ class Scrobbler:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+def watch_keys(item: TraktItem) -> tuple[str, ...]:
+    """Every id an item is known by: the same watch is found whichever id identified it."""
+    if item.ids:
+        kind = "movie" if item.media_type is MediaType.MOVIE else "episode"
+        return tuple(f"{kind}:{k}:{v}" for k, v in item.ids.to_json().items())
+    number = f"S{item.season}E{item.number}" if item.number is not None else f"A{item.number_abs}"
+    return tuple(f"show:{k}:{v}:{number}" for k, v in item.show_ids.to_json().items())
 
 
 def _convert(event: PlayerEvent) -> SessionEvent | None:

@@ -11,9 +11,18 @@ import contextlib
 import logging
 import random
 from enum import StrEnum
+from typing import Any
 
 from trakt_scrobbled.clock import Clock
-from trakt_scrobbled.outbox import Outbox, OutboxRow
+from trakt_scrobbled.history import (
+    BATCH_SIZE,
+    already_recorded,
+    build_batch,
+    can_go_to_history,
+    iso,
+    not_found,
+)
+from trakt_scrobbled.outbox import Outbox, OutboxRow, RowKind
 from trakt_scrobbled.trakt.auth import Auth, AuthState
 from trakt_scrobbled.trakt.client import TraktClient
 from trakt_scrobbled.trakt.errors import (
@@ -37,6 +46,9 @@ class SenderState(StrEnum):
 
 
 _BUSY_STATUSES = frozenset({502, 503, 504})
+_SLACK = 60.0
+"""Seconds of clock difference allowed when looking for a watch in Trakt's history."""
+_MAX_HISTORY_PAGES = 20
 
 
 class Sender:
@@ -51,6 +63,7 @@ class Sender:
         backoff_base: float = 2.0,
         backoff_cap: float = 300.0,
         busy_delay: float = 30.0,
+        history_after: float = 60.0,
     ) -> None:
         self._outbox = outbox
         self._client = client
@@ -60,6 +73,7 @@ class Sender:
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
         self._busy_delay = busy_delay
+        self._history_after = history_after
         self._wake = asyncio.Event()
         self._failures = 0
         self.state = SenderState.IDLE
@@ -126,43 +140,113 @@ class Sender:
                     await task
 
     async def _send(self, row: OutboxRow) -> None:
+        now = self._clock.time()
+        if now - row.created_at > self._history_after:
+            if row.kind is RowKind.STOP and row.watched and can_go_to_history(row.body):
+                n = self._outbox.to_history(now - self._history_after)
+                log.info("%d watch(es) not delivered in time go to the Trakt history", n)
+                return
+            if row.kind is RowKind.START:
+                # "Watching" something that ended long ago would be a lie.
+                self._outbox.complete("skipped: too old to be watching", row)
+                return
+        if row.kind is RowKind.HISTORY:
+            await self._send_history()
+            return
+        await self._post([row], row.path, row.body)
+
+    async def _send_history(self) -> None:
+        rows = self._outbox.pending_history(BATCH_SIZE)
+        maybe = [r for r in rows if r.maybe_sent]
+        if maybe:
+            try:
+                history = await self._history_since(min(r.created_at for r in maybe) - _SLACK)
+            except TraktError as err:
+                await self._failed(err, rows, self._auth.access_token())
+                return
+            found = already_recorded([(r.id, r.body, r.created_at) for r in maybe], history, _SLACK)
+            there = [r for r in maybe if r.id in found]
+            if there:
+                log.info("%d watch(es) were already in the Trakt history", len(there))
+                self._outbox.complete("already in history", *there)
+            rows = [r for r in rows if r not in there]
+        if rows:
+            batch = build_batch([(r.body, r.created_at) for r in rows])
+            await self._post(rows, "/sync/history", batch)
+
+    async def _history_since(self, since: float) -> list[dict[str, Any]]:
+        """Trakt's history from `since` on, newest first, every page."""
+        entries: list[dict[str, Any]] = []
+        page, pages = 1, 1
+        while page <= min(pages, _MAX_HISTORY_PAGES):
+            resp = await self._client.get(
+                "/sync/history",
+                {"start_at": iso(since), "page": page, "limit": 100},
+                auth=True,
+            )
+            if isinstance(resp.data, list):
+                entries.extend(e for e in resp.data if isinstance(e, dict))
+            try:
+                pages = int(resp.headers.get("x-pagination-page-count", "1"))
+            except ValueError:
+                pages = 1
+            page += 1
+        return entries
+
+    async def _post(self, rows: list[OutboxRow], path: str, body: dict[str, Any]) -> None:
         self._set_state(SenderState.SENDING)
         token = self._auth.access_token()
-        self._outbox.mark_sending(row.id)
+        self._outbox.mark_sending(*(r.id for r in rows))
         try:
-            resp = await self._client.post(row.path, row.body)
+            resp = await self._client.post(path, body)
         except Conflict:
             self._recovered()
-            log.info("%s %s: already scrobbled at Trakt (409)", row.kind, row.label)
-            self._outbox.complete(row, "already scrobbled")
-        except RateLimited as err:
+            for row in rows:
+                log.info("%s %s: already scrobbled at Trakt (409)", row.kind, row.label)
+            self._outbox.complete("already scrobbled", *rows)
+        except TraktError as err:
+            await self._failed(err, rows, token)
+        else:
+            self._recovered()
+            if path == "/sync/history":
+                missing = not_found([(r.id, r.body) for r in rows], resp.data)
+                for row in rows:
+                    if row.id in missing:
+                        self._outbox.bury(row, "Trakt does not know this item")
+                added = [r for r in rows if r.id not in missing]
+                log.info("%d late watch(es) added to the Trakt history", len(added))
+                self._outbox.complete("added to history", *added)
+                return
+            (row,) = rows
+            result = _result_of(resp.data)
+            log.info("%s %s: %s", row.kind, row.label, result)
+            self._outbox.complete(result, row)
+
+    async def _failed(self, err: TraktError, rows: list[OutboxRow], token: str | None) -> None:
+        ids = [r.id for r in rows]
+        if isinstance(err, RateLimited):
             # The client already holds further POSTs back for Retry-After.
-            self._outbox.mark_unsent(row.id, "rate limited")
+            self._outbox.mark_unsent("rate limited", *ids)
             if err.retry_after is None:
-                await self._backoff(row, err)
-        except Unauthorized as err:
-            self._outbox.mark_unsent(row.id, "login expired")
+                await self._backoff(ids, err)
+        elif isinstance(err, Unauthorized):
+            self._outbox.mark_unsent("login expired", *ids)
             if not await self._auth.refresh(self._client, rejected=token):
                 if self._auth.state is AuthState.LOGIN_NEEDED:
                     self._set_state(SenderState.LOGIN_NEEDED)
                 else:
-                    await self._backoff(row, err)
-        except Forbidden as err:
-            self._outbox.mark_unsent(row.id, str(err))
+                    await self._backoff(ids, err)
+        elif isinstance(err, Forbidden):
+            self._outbox.mark_unsent(str(err), *ids)
             self.park_client(str(err))
-        except TraktError as err:
-            if err.retryable:
-                if not isinstance(err, TransportError):
-                    self._outbox.mark_unsent(row.id, str(err))
-                await self._backoff(row, err)
-            else:
-                self._recovered()
-                self._outbox.bury(row, str(err))
+        elif err.retryable:
+            if not isinstance(err, TransportError):
+                self._outbox.mark_unsent(str(err), *ids)
+            await self._backoff(ids, err)
         else:
             self._recovered()
-            result = _result_of(resp.data)
-            log.info("%s %s: %s", row.kind, row.label, result)
-            self._outbox.complete(row, result)
+            for row in rows:
+                self._outbox.bury(row, str(err))
 
     def _recovered(self) -> None:
         if self._failures:
@@ -170,7 +254,7 @@ class Sender:
             self._failures = 0
             self.last_error = None
 
-    async def _backoff(self, row: OutboxRow, err: TraktError) -> None:
+    async def _backoff(self, row_ids: list[int], err: TraktError) -> None:
         self._failures += 1
         self.last_error = str(err)
         delay = min(self._backoff_cap, self._backoff_base * 2 ** (self._failures - 1))
@@ -179,7 +263,7 @@ class Sender:
             delay = max(delay, self._busy_delay)
         if self._failures == 1:
             log.warning("%s; scrobbles stay queued and will be retried", err)
-        self._outbox.note_error(row.id, str(err))
+        self._outbox.note_error(str(err), *row_ids)
         self._set_state(SenderState.RETRYING)
         await self._clock.sleep(delay)
 

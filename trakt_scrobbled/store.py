@@ -49,6 +49,20 @@ MIGRATIONS: tuple[str, ...] = (
         expires_at  REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE watched (
+        key         TEXT NOT NULL,              -- the item's ids, canonical JSON
+        label       TEXT NOT NULL,
+        watched_at  REAL NOT NULL
+    );
+    CREATE INDEX watched_key ON watched(key, watched_at);
+    CREATE TABLE plays (
+        source      TEXT PRIMARY KEY,           -- the player source
+        play_id     TEXT NOT NULL,
+        data        TEXT NOT NULL,              -- JSON snapshot of the session
+        saved_at    REAL NOT NULL               -- wall clock of the snapshot
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

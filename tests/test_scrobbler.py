@@ -1,0 +1,181 @@
+"""The scrobbler shell around the machine: identification, the outbox, duplicates, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.clocks import ManualClock
+from trakt_scrobbled.events import (
+    EndReason,
+    Ids,
+    MediaInfo,
+    MediaType,
+    PlayerEvent,
+    PlayerEventKind,
+    TraktItem,
+)
+from trakt_scrobbled.outbox import Outbox, RowKind
+from trakt_scrobbled.playstate import PlayStore
+from trakt_scrobbled.scrobbler import Scrobbler
+from trakt_scrobbled.session import Policy
+from trakt_scrobbled.store import open_db
+
+MOVIE = TraktItem(MediaType.MOVIE, Ids(trakt=1, imdb="tt0133093"), title="The Matrix", year=1999)
+DURATION = 1000.0
+
+
+@dataclass(frozen=True)
+class Found:
+    item: TraktItem | None
+    reason: str | None = None
+    retry_later: bool = False
+
+
+class KnownItems:
+    """Identification by path, from a table the test gives (our own Protocol)."""
+
+    def __init__(self, items: dict[str, TraktItem]) -> None:
+        self.items = items
+
+    async def identify(self, media: MediaInfo) -> Found:
+        item = self.items.get(media.path or "")
+        return Found(item, None if item else "unknown")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+def make(db: Path, clock: ManualClock, window: float = 3600.0) -> tuple[Scrobbler, Outbox]:
+    conn = open_db(db)
+    outbox = Outbox(conn, clock)
+    scrobbler = Scrobbler(
+        outbox,
+        KnownItems({"/m/matrix.mkv": MOVIE}),
+        clock,
+        Policy(watched_threshold=90.0),
+        plays=PlayStore(conn),
+        rewatch_window=window,
+    )
+    return scrobbler, outbox
+
+
+def ev(kind: PlayerEventKind, position: float | None = None, **kw: object) -> PlayerEvent:
+    return PlayerEvent("mpv:/tmp/s", kind, position=position, **kw)  # type: ignore[arg-type]
+
+
+async def play(scrobbler: Scrobbler, at: float = 100.0, path: str = "/m/matrix.mkv") -> None:
+    scrobbler.handle(
+        ev(
+            PlayerEventKind.PLAY,
+            at,
+            duration=DURATION,
+            media=MediaInfo(path=path, duration=DURATION),
+        )
+    )
+    async with asyncio.timeout(2):
+        while scrobbler.now_playing()[0].reason == "identifying":  # noqa: ASYNC110 - one task hop
+            await asyncio.sleep(0)
+
+
+def watched_rows(outbox: Outbox) -> list[float]:
+    return [r.created_at for r in outbox.rows() if r.watched]
+
+
+async def test_a_second_watch_within_the_window_is_not_recorded(db: Path) -> None:
+    clock = ManualClock()
+    scrobbler, outbox = make(db, clock, window=3600)
+    for _ in range(2):  # watch to the end, then again (e.g. resumed after the credits)
+        await play(scrobbler)
+        clock.advance(5)
+        scrobbler.handle(ev(PlayerEventKind.STOP, 950.0, end_reason=EndReason.EOF))
+        clock.advance(60)
+    assert len(watched_rows(outbox)) == 1
+    assert outbox.recent(1)[0].result == "already watched"
+    clock.advance(3600)  # a real rewatch, later
+    await play(scrobbler)
+    scrobbler.handle(ev(PlayerEventKind.STOP, 950.0, end_reason=EndReason.EOF))
+    assert len(watched_rows(outbox)) == 2
+    await scrobbler.aclose()
+
+
+async def test_a_wall_clock_jump_neither_inflates_progress_nor_fakes_a_watch(db: Path) -> None:
+    clock = ManualClock()
+    scrobbler, outbox = make(db, clock)
+    await play(scrobbler, at=100.0)
+    clock.wall += 10 * 3600  # suspended for ten hours: the wall clock jumps, monotonic does not
+    clock.mono += 1
+    scrobbler.handle(ev(PlayerEventKind.STOP, None, end_reason=EndReason.GONE))
+    (stop,) = [r for r in outbox.rows() if r.kind is RowKind.STOP]
+    assert stop.body["progress"] == pytest.approx(10.1)
+    assert not stop.watched
+    await scrobbler.aclose()
+
+
+async def test_restart_after_the_threshold_records_the_watch_at_its_time(db: Path) -> None:
+    clock = ManualClock()
+    scrobbler, _ = make(db, clock)
+    await play(scrobbler, at=100.0)
+    clock.advance(30)
+    scrobbler.handle(ev(PlayerEventKind.PROGRESS, 930.0, duration=DURATION))
+    seen_at = clock.time()
+    # The daemon is killed here: nothing else happens in this run.
+    clock.advance(7200)
+    restarted, outbox2 = make(db, clock)
+    assert restarted.recover() == 1
+    (row,) = [r for r in outbox2.rows() if r.kind is RowKind.STOP]
+    assert row.watched
+    assert row.body["progress"] == pytest.approx(93.0)
+    assert row.created_at == seen_at  # the real time, not the restart's
+    assert restarted.recover() == 0  # finished once only
+    await scrobbler.aclose()
+    await restarted.aclose()
+
+
+async def test_restart_below_the_threshold_only_closes_the_play(db: Path) -> None:
+    clock = ManualClock()
+    scrobbler, _ = make(db, clock)
+    await play(scrobbler, at=100.0)
+    scrobbler.handle(ev(PlayerEventKind.PROGRESS, 400.0, duration=DURATION))
+    restarted, outbox2 = make(db, clock)
+    restarted.recover()
+    (row,) = [r for r in outbox2.rows() if r.kind is RowKind.STOP]
+    assert not row.watched
+    assert row.body["progress"] == pytest.approx(40.0)
+    await scrobbler.aclose()
+    await restarted.aclose()
+
+
+async def test_unidentified_files_send_nothing_and_say_why(db: Path) -> None:
+    clock = ManualClock()
+    scrobbler, outbox = make(db, clock)
+    await play(scrobbler, path="/m/home-video.mkv")
+    (now,) = scrobbler.now_playing()
+    assert now.reason == "unknown"
+    scrobbler.handle(ev(PlayerEventKind.STOP, 990.0, end_reason=EndReason.EOF))
+    assert outbox.rows() == []
+    await scrobbler.aclose()
+
+
+async def test_the_same_item_reappearing_continues_the_play(db: Path) -> None:
+    """An adapter that reconnects reports PLAY again: that is not a new play."""
+    clock = ManualClock()
+    scrobbler, outbox = make(db, clock)
+    await play(scrobbler, at=100.0)
+    first = [r.play_id for r in outbox.rows()]
+    scrobbler.handle(
+        ev(
+            PlayerEventKind.PLAY,
+            120.0,
+            duration=DURATION,
+            media=MediaInfo(path="/m/matrix.mkv", duration=DURATION),
+        )
+    )
+    assert [r.play_id for r in outbox.rows()] == first
+    assert [r.kind for r in outbox.rows()] == [RowKind.START]
+    await scrobbler.aclose()
