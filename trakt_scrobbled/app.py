@@ -11,14 +11,15 @@ import signal
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from trakt_scrobbled import __version__
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.config import Config, ConfigError, OverrideType, diff_sections, load_config
-from trakt_scrobbled.config_watch import ConfigWatcher
 from trakt_scrobbled.events import MediaType
+from trakt_scrobbled.filewatch import FileWatcher
 from trakt_scrobbled.identify import Identifier, Override
 from trakt_scrobbled.notify import Notifier
 from trakt_scrobbled.outbox import Outbox
@@ -81,6 +82,7 @@ class App:
         self.notifier = Notifier(env)
         self._reload_requested = asyncio.Event()
         self._config_changed = asyncio.Event()
+        self._retired: list[TraktClient] = []
         self._players: dict[str, tuple[Player, asyncio.Task[None]]] = {}
         self._login_code: DeviceCode | None = None
         self.config_problems: tuple[str, ...] = ()
@@ -138,9 +140,11 @@ class App:
             loop.add_signal_handler(signal.SIGHUP, self.request_reload)
             stack.callback(loop.remove_signal_handler, signal.SIGHUP)
             if self.config.source is not None or self.paths.config_file.parent.is_dir():
-                watcher = ConfigWatcher(self.paths.config_file, self.request_reload, loop)
+                watcher = FileWatcher(self.paths.config_file, self.request_reload, loop)
                 if watcher.start():
                     stack.callback(watcher.stop)
+                else:
+                    log.info("not watching %s: its folder does not exist", self.paths.config_file)
 
             if self.auth.state is AuthState.LOGIN_NEEDED:
                 log.warning("not logged in to Trakt; scrobbles are queued until you log in")
@@ -178,7 +182,8 @@ class App:
         )
 
     async def _close_client(self) -> None:
-        await self.client.aclose()
+        for client in (*self._retired, self.client):
+            await client.aclose()
 
     def _new_identifier(self, config: Config) -> Identifier:
         return Identifier(
@@ -220,7 +225,11 @@ class App:
     # --- login -------------------------------------------------------------------------
 
     async def _keep_logged_in(self) -> None:
-        """Log in with a device code whenever there is no login, however many times."""
+        """Log in with a device code whenever there is no login, however many times.
+
+        The login restarts when [trakt] is edited (a fixed client secret), and ends when a
+        login made with `trakt-scrobbled login` appears in the token file meanwhile.
+        """
         while True:
             generation = self.auth.generation
             if self.auth.state is not AuthState.LOGIN_NEEDED:
@@ -234,16 +243,47 @@ class App:
                 )
                 await self._reload_applied()
                 continue
-            token = await login_until_done(
-                self.client,
-                self.clock,
-                client_id=trakt.client_id,
-                client_secret=trakt.client_secret,
-                announce=self._announce,
+            login = asyncio.ensure_future(
+                login_until_done(
+                    self.client,
+                    self.clock,
+                    client_id=trakt.client_id,
+                    client_secret=trakt.client_secret,
+                    announce=self._announce,
+                )
             )
+            edited = asyncio.ensure_future(self._reload_applied())
+            elsewhere = asyncio.ensure_future(self._token_saved_elsewhere())
+            done: set[asyncio.Future[Any]] = set()
+            try:
+                done, _ = await asyncio.wait(
+                    {login, edited, elsewhere}, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for task in (login, edited, elsewhere):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if login in done:
+                self.auth.set_token(login.result())
+            elif edited in done:
+                log.info("[trakt] changed: starting the login again")
             self._login_code = None
-            self.auth.set_token(token)
             self.update_status()
+
+    async def _token_saved_elsewhere(self) -> None:
+        """Returns once the token file holds a login (e.g. from `trakt-scrobbled login`)."""
+        written = asyncio.Event()
+        watcher = FileWatcher(
+            self.paths.token_file, written.set, asyncio.get_running_loop(), settle=0.1
+        )
+        watcher.start()
+        try:
+            while not self.auth.reload():
+                await written.wait()
+                written.clear()
+        finally:
+            watcher.stop()
 
     def _announce(self, code: DeviceCode) -> None:
         self._login_code = code
@@ -332,10 +372,10 @@ class App:
             logging.getLogger().setLevel(new.logging.level.numeric)
         if "trakt" in changed:
             self.auth.set_client(new.trakt.client_id, new.trakt.client_secret)
-            retired = self.client
+            # The old client may still be mid-request (a login poll): it is closed at exit.
+            self._retired.append(self.client)
             self.client = self._new_client(new)
             self.sender.use_client(self.client)
-            await retired.aclose()
             self._check_client_id()
         if changed & {"trakt", "scrobble", "overrides"}:
             self.identifier = self._new_identifier(new)

@@ -181,8 +181,6 @@ def cmd_login(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 async def _login(config: Config, paths: Paths) -> int:
-    import segno
-
     from trakt_scrobbled.clock import SystemClock
     from trakt_scrobbled.trakt.auth import TokenStore
     from trakt_scrobbled.trakt.client import TraktClient
@@ -198,7 +196,7 @@ async def _login(config: Config, paths: Paths) -> int:
             code = await request_code(client, config.trakt.client_id)
             print(f"Open {code.verification_url} and enter the code:  {code.user_code}")
             print(f"or open {code.activate_url}, or scan:")
-            segno.make(code.activate_url, error="l").terminal(out=sys.stdout, compact=True)
+            print(_qr_code(code.activate_url), end="")
             print("Waiting for approval (Ctrl-C to cancel)...", flush=True)
 
             def progress(left: float) -> None:
@@ -220,13 +218,39 @@ async def _login(config: Config, paths: Paths) -> int:
         except LoginFailed as err:
             if tty:
                 print()
-            raise UserError(str(err)) from err
+            raise UserError(f"{err}: run the login again" if err.again else str(err)) from err
     if tty:
         print()
-    ensure_state_dir(paths)
-    TokenStore(paths.token_file).save(token)
+    try:
+        ensure_state_dir(paths)
+        TokenStore(paths.token_file).save(token)
+    except OSError as err:
+        raise UserError(
+            f"logged in, but the token could not be saved to {paths.token_file} "
+            f"({err.strerror}): fix that and run the login again"
+        ) from err
     print(f"Logged in. The token is stored in {paths.token_file}.")
     return EXIT_OK
+
+
+def _qr_code(url: str) -> str:
+    """`url` as a QR code in block characters, or in ANSI colours where the output's encoding
+    lacks them (a non-UTF-8 locale would raise mid-code): either way a phone can scan it."""
+    import io
+
+    import segno
+
+    qr = segno.make(url, error="l")
+    out = io.StringIO()
+    qr.terminal(out=out, compact=True)
+    text: str = out.getvalue()
+    try:
+        text.encode(sys.stdout.encoding or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        out = io.StringIO()
+        qr.terminal(out=out)
+        text = out.getvalue()
+    return text
 
 
 def cmd_logout(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -248,7 +272,12 @@ async def _logout(config: Config, paths: Paths) -> int:
         print("not logged in")
         return EXIT_OK
     revoked = False
-    if config.trakt.client_id and config.trakt.client_secret:
+    if not (config.trakt.client_id and config.trakt.client_secret):
+        print(
+            "cannot revoke the token at Trakt without [trakt] client_id and client_secret",
+            file=sys.stderr,
+        )
+    else:
         async with TraktClient(
             config.trakt.api_url, config.trakt.client_id, PostRateLimiter(SystemClock())
         ) as client:
@@ -272,6 +301,7 @@ async def _logout(config: Config, paths: Paths) -> int:
     print(
         "The token was deleted here but not revoked at Trakt; "
         "remove the app at https://trakt.tv/oauth/authorized_applications",
+        file=sys.stderr,
     )
     return EXIT_USER_ERROR
 

@@ -36,6 +36,10 @@ COMMAND_TIMEOUT = 2.0
 """Seconds one IPC command may take; the library's default (120 s) would stall a connection."""
 
 RESCAN_INTERVAL = 30.0
+STALE_RECHECK = 600.0
+"""Seconds between tries of a stale socket file; its re-creation wakes us earlier."""
+_QUICK_RETRIES = 2.0
+"""Backoff delay after which a refused connection waits for the socket to be recreated."""
 """Fallback re-scan for socket folders that did not exist yet (watchdog cannot watch those)."""
 
 _EVENTS = ("start-file", "file-loaded", "end-file", "seek", "playback-restart", "idle")
@@ -350,7 +354,10 @@ class _SocketWatcher:
                 if not failing:
                     failing = True
                     log.info("mpv: %s not available (%s); retrying", self.path, _why(err))
-                poked = await self._sleep_or_wake(delay)
+                # A socket file nobody listens on (mpv died) is recreated by the next mpv,
+                # and inotify pokes us then: after a few quick tries, only wait for that.
+                quiet = isinstance(err, ConnectionRefusedError) and delay >= _QUICK_RETRIES
+                poked = await self._sleep_or_wake(STALE_RECHECK if quiet else delay)
                 # Right after the socket appears mpv may not listen yet: retry soon.
                 delay = min(first, 0.05) if poked else min(delay * 2, cap)
                 continue

@@ -123,6 +123,9 @@ class Auth:
         self._client_id = client_id
         self._client_secret = client_secret
         self._token = store.load()
+        self._on_disk = self._token
+        """The pair the file held when we last read or wrote it: any other was written by
+        another process (`trakt-scrobbled login`) and is newer than ours."""
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self.generation = 0
@@ -146,16 +149,41 @@ class Auth:
 
     def set_token(self, token: Token) -> None:
         """A new login: saved before it is used."""
-        self._store.save(token)
-        self._token = token
+        self._adopt(token)
         log.info("logged in to Trakt")
         self._bump()
+
+    def _adopt(self, token: Token) -> None:
+        """Use `token` from now on, saved first so that a crash cannot lose a spent pair.
+
+        A pair that cannot be saved is still used: the old one may be spent already, and this
+        one at least works until the daemon stops.
+        """
+        try:
+            self._store.save(token)
+        except OSError as err:
+            log.error(
+                "cannot save the Trakt login to %s (%s): it is used until the daemon stops, "
+                "then a new login is needed",
+                self._store.path,
+                err.strerror,
+            )
+        else:
+            self._on_disk = token
+        self._token = token
+
+    def _newer_on_disk(self) -> Token | None:
+        """A pair another process saved since we last looked, if any."""
+        stored = self._store.load()
+        if stored is None or stored == self._on_disk or stored == self._token:
+            return None
+        return stored
 
     def reload(self) -> bool:
         """Pick up a token written by `trakt-scrobbled login` in another process."""
         token = self._store.load()
         if token is not None and token != self._token:
-            self._token = token
+            self._token = self._on_disk = token
             log.info("logged in to Trakt")
             self._bump()
             return True
@@ -163,12 +191,21 @@ class Auth:
 
     def forget(self) -> None:
         """The login is unusable: keep running, queue everything, ask for a new login once."""
-        if self._token is not None:
-            self._token = None
-            log.error("Trakt login needed: run `trakt-scrobbled login`; scrobbles stay queued")
-            # The stored pair is spent: reloading it would only fail again.
-            self._store.delete()
+        if self._token is None:
+            return
+        newer = self._newer_on_disk()
+        if newer is not None:
+            # `trakt-scrobbled login` ran meanwhile: its pair is not the one that failed.
+            self._token = self._on_disk = newer
+            log.info("logged in to Trakt (a new login was saved)")
             self._bump()
+            return
+        self._token = None
+        log.error("Trakt login needed: run `trakt-scrobbled login`; scrobbles stay queued")
+        # The stored pair is spent: reloading it would only fail again.
+        self._store.delete()
+        self._on_disk = None
+        self._bump()
 
     def _bump(self) -> None:
         self.generation += 1
@@ -193,6 +230,13 @@ class Auth:
                 return False
             if rejected is not None and current.access_token != rejected:
                 return True
+            newer = self._newer_on_disk()
+            if newer is not None:
+                # A login in another process replaced ours; refreshing ours would waste it.
+                self._token = self._on_disk = newer
+                log.info("logged in to Trakt (a new login was saved)")
+                self._bump()
+                return True
             try:
                 resp = await client.post(
                     "/oauth/token",
@@ -212,8 +256,7 @@ class Auth:
             except (TraktError, ValueError) as err:
                 log.warning("could not refresh the Trakt login (%s); will try again", err)
                 return False
-            self._store.save(token)
-            self._token = token
+            self._adopt(token)
             log.info("Trakt login refreshed")
             self._bump()
             return True

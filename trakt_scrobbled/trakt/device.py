@@ -15,11 +15,22 @@ log = logging.getLogger(__name__)
 
 
 class LoginFailed(Exception):
-    """The login cannot go on; the message tells the user what happened and what to do."""
+    """The login cannot go on; the message tells the user what happened.
+
+    `again` is True when a new login (a new code) may succeed; what to say about it differs
+    between the terminal ("run the login again") and the daemon (which asks for a new code).
+    """
+
+    def __init__(self, message: str, *, again: bool = False) -> None:
+        super().__init__(message)
+        self.again = again
 
 
 class LoginExpired(LoginFailed):
     """The code ran out before it was approved: a new one is needed."""
+
+    def __init__(self, message: str = "the code expired before it was approved") -> None:
+        super().__init__(message, again=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +66,8 @@ async def request_code(client: TraktClient, client_id: str) -> DeviceCode:
 
 
 _FINAL = {
-    404: "Trakt does not know this code (404): run the login again",
-    409: "this code was already used (409): run the login again",
+    404: "Trakt does not know this code (404)",
+    409: "this code was already used (409)",
     418: "the login was denied on trakt.tv (418)",
 }
 
@@ -80,7 +91,7 @@ async def poll_for_token(
         await clock.sleep(interval)
         left = deadline - clock.monotonic()
         if left <= 0:
-            raise LoginExpired("the code expired before it was approved: run the login again")
+            raise LoginExpired
         if on_poll is not None:
             on_poll(left)
         try:
@@ -98,19 +109,17 @@ async def poll_for_token(
             if err.status == 400:  # pending: the user has not approved yet
                 continue
             if err.status == 410:
-                raise LoginExpired(
-                    "the code expired before it was approved: run the login again"
-                ) from err
+                raise LoginExpired from err
             if err.status == 401:
                 raise LoginFailed(
                     "Trakt refused the client secret: check [trakt] client_secret"
                 ) from err
             message = _FINAL.get(err.status or 0)
-            if message is None:
-                if err.retryable:
-                    continue
-                message = f"the login failed: {err}"
-            raise LoginFailed(message) from err
+            if message is not None:
+                raise LoginFailed(message, again=True) from err
+            if err.retryable:
+                continue
+            raise LoginFailed(f"the login failed: {err}") from err
         try:
             return Token.from_response(resp.data, clock.time())
         except ValueError as err:
@@ -124,18 +133,29 @@ async def login_until_done(
     client_id: str,
     client_secret: str,
     announce: Callable[[DeviceCode], None],
-    retry: tuple[float, float] = (30.0, 3600.0),
+    cap: float = 3600.0,
 ) -> Token:
-    """The daemon's login: new codes for expired ones, with growing pauses between them."""
-    delay, cap = retry
+    """The daemon's login: new codes for expired ones, with growing pauses between them.
+
+    The first pause is a tenth of the code's lifetime (a minute for Trakt's ten-minute
+    codes): a user who missed one code gets another soon, an absent one costs Trakt little.
+    """
+    delay: float | None = None
     while True:
         try:
             code = await request_code(client, client_id)
-            announce(code)
+        except LoginFailed as err:
+            delay = min(cap, delay * 2) if delay is not None else 30.0
+            log.warning("%s; trying again in %.0f s", err, delay)
+            await clock.sleep(delay)
+            continue
+        announce(code)
+        try:
             return await poll_for_token(
                 client, code, clock, client_id=client_id, client_secret=client_secret
             )
         except LoginFailed as err:
+            first = min(60.0, max(1.0, code.expires_in / 10))
+            delay = min(cap, delay * 2) if delay is not None else first
             log.warning("%s; a new code in %.0f s", err, delay)
         await clock.sleep(delay)
-        delay = min(cap, delay * 2)

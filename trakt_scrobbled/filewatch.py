@@ -1,5 +1,6 @@
-"""Notices edits of the config file, including editors that save by writing a new file and
-renaming it over the old one (the file's inode changes, so the folder is watched, not the file).
+"""Notices a file being written, replaced or created (the config file, the token file),
+including editors that save by writing a new file and renaming it over the old one: the file's
+inode changes, so its folder is watched, not the file.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class _Handler(FileSystemEventHandler):
             self._fire()
 
 
-class ConfigWatcher:
+class FileWatcher:
     """Calls `on_change` on the loop, once per burst of writes (editors write several times)."""
 
     def __init__(
@@ -52,7 +53,7 @@ class ConfigWatcher:
     def start(self) -> bool:
         folder = self._path.parent
         if not folder.is_dir():
-            log.info("not watching %s: its folder does not exist (SIGHUP reloads)", self._path)
+            log.debug("not watching %s: its folder does not exist", self._path)
             return False
         handler = _Handler(str(self._path), self._fired)
         observer = Observer()

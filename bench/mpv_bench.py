@@ -1,0 +1,181 @@
+"""mpv figures: pause/resume latency, attach time, and the daemon's cost while idle and playing.
+
+Run from the repository root:  .venv/bin/python -m bench.mpv_bench [--rounds 50] [--window 60]
+
+- latency: time from sending mpv `pause` (or resuming) to the fake Trakt receiving the
+  matching /scrobble call, over ROUNDS pauses and ROUNDS resumes, spaced > 1 s (Trakt's limit);
+- attach: time from an mpv IPC socket appearing to the daemon being connected to it;
+- cost: the daemon's CPU share, peak RSS and voluntary context switches (all its threads) per
+  minute over WINDOW seconds each: no player, one idle mpv connected, one mpv playing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from tests.daemon import Daemon, Home, free_port
+from tests.fake_trakt import FakeTrakt
+from tests.realplayers import MpvLauncher, make_media
+from trakt_scrobbled.trakt.auth import Token, TokenStore
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cost(pid: int) -> tuple[float, int, int]:
+    """(CPU seconds, peak RSS bytes, voluntary context switches over all threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / TICKS
+    peak = 0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            peak = int(line.split()[1]) * 1024
+    switches = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    switches += int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return cpu, peak, switches
+
+
+def per_thread_switches(pid: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            for line in (task / "status").read_text().splitlines():
+                if line.startswith("voluntary_ctxt_switches:"):
+                    out[f"{name}/{task.name}"] = int(line.split()[1])
+        except FileNotFoundError:
+            continue
+    return out
+
+
+def measure(pid: int, window: float, label: str) -> None:
+    cpu0, _, sw0 = proc_cost(pid)
+    threads0 = per_thread_switches(pid)
+    t0 = time.monotonic()
+    time.sleep(window)
+    elapsed = time.monotonic() - t0
+    cpu1, peak, sw1 = proc_cost(pid)
+    threads1 = per_thread_switches(pid)
+    busiest = sorted(((threads1[k] - threads0.get(k, 0), k) for k in threads1), reverse=True)[:3]
+    print(
+        f"{label:<22} CPU {100 * (cpu1 - cpu0) / elapsed:6.3f} % of a core   "
+        f"peak RSS {peak / 2**20:5.1f} MB   "
+        f"wakeups {60 * (sw1 - sw0) / elapsed:6.1f}/min   "
+        f"(busiest threads: {', '.join(f'{k}={n}' for n, k in busiest)})"
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=50)
+    parser.add_argument("--window", type=float, default=60.0)
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="tsbench-"))
+    sock_dir = Path(tempfile.mkdtemp(prefix="tsb-", dir="/tmp"))
+    media = make_media(root)
+    with FakeTrakt() as fake:
+        fake.add_movie("The Matrix", 1999, trakt=481, imdb="tt0133093")
+        home = Home(root / "home")
+        home.config_file.parent.mkdir(parents=True)
+        home.config_file.write_text(
+            f'[trakt]\nclient_id = "test-client-id"\nclient_secret = "test-secret"\n'
+            f'api_url = "{fake.url}"\n\n[mpv]\nsockets = ["{sock_dir}/*.sock"]\n\n'
+            f"[server]\nport = {free_port()}\n"
+        )
+        pair = fake.issue_token()
+        TokenStore(home.token_file).save(
+            Token(pair.access_token, pair.refresh_token, pair.created_at + pair.expires_in)
+        )
+        launcher = MpvLauncher(sock_dir)
+        with Daemon(home) as daemon:
+            daemon.wait_for_log("ready")
+            time.sleep(2.0)
+            print(f"daemon pid {daemon.pid}; windows of {args.window:g} s")
+            measure(daemon.pid, args.window, "idle, no player")
+
+            attach: list[float] = []
+            for n in range(5):
+                since = daemon.mark()
+                path = sock_dir / f"attach{n}.sock"
+                seen: list[float] = []
+                watcher = threading.Thread(target=_watch_for, args=(path, seen))
+                watcher.start()
+                mpv = launcher.start(socket_path=path)
+                watcher.join()
+                daemon.wait_for_log(rf"connected to .*attach{n}\.sock", since=since)
+                # The daemon logs right after connecting; its log stamp is the attach time.
+                attach.append(_log_time_since(daemon.stderr(), since, path.name) - seen[0])
+                if n < 4:
+                    mpv.close()
+            print(
+                "attach after the socket appears: "
+                f"median {1000 * statistics.median(attach):.0f} ms, "
+                f"max {1000 * max(attach):.0f} ms over {len(attach)}"
+            )
+            time.sleep(2.0)
+            measure(daemon.pid, args.window, "one idle mpv connected")
+
+            mpv.control.loadfile(media.movie)
+            mpv.control.set("loop-file", "inf")
+            fake.wait_for(lambda r: r.path == "/scrobble/start", timeout=15)
+            measure(daemon.pid, args.window, "one mpv playing")
+
+            pause_lat: list[float] = []
+            resume_lat: list[float] = []
+            for n in range(args.rounds):
+                for paused, sink in ((True, pause_lat), (False, resume_lat)):
+                    path = "/scrobble/stop" if paused else "/scrobble/start"
+                    before = len(fake.requests(path))
+                    time.sleep(1.15)  # Trakt allows one POST a second
+                    t0 = time.monotonic()
+                    mpv.control.set("pause", paused)
+                    got = fake.wait_for(lambda r, p=path: r.path == p, count=before + 1)
+                    sink.append(got.monotonic - t0)
+                del n
+            for name, values in (("pause", pause_lat), ("resume", resume_lat)):
+                print(
+                    f"{name} -> Trakt: median {1000 * statistics.median(values):.1f} ms, "
+                    f"p95 {1000 * percentile(values, 0.95):.1f} ms over {len(values)}"
+                )
+            launcher.close()
+            daemon.terminate()
+
+
+def _watch_for(path: Path, seen: list[float]) -> None:
+    """Note the wall time `path` appears, to the half millisecond."""
+    deadline = time.monotonic() + 10
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    seen.append(time.time())
+
+
+def _log_time_since(text: str, since: int, needle: str) -> float:
+    """The wall time of the first log line after `since` that holds `needle`."""
+    from datetime import datetime
+
+    for line in text[since:].splitlines():
+        if needle in line:
+            stamp = line[:23]
+            return datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    raise ValueError(needle)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,516 @@
+"""The Kodi adapter against a real Kodi under Xvfb (skipped without Kodi, failed in CI).
+
+Bad input (garbage, half objects, error answers, live TV) comes from a tiny fake server in
+this file: a real Kodi never sends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.kodi_fixture import (
+    KodiControl,
+    KodiLauncher,
+    KodiProcess,
+    Library,
+    free_port,
+    kodi_fixture,  # noqa: F401 - fixture "kodi"
+    kodi_launcher_fixture,  # noqa: F401 - fixture "kodi_launcher"
+    kodi_library_fixture,  # noqa: F401 - fixture "kodi_library"
+    kodi_media_fixture,  # noqa: F401 - fixture "kodi_media"
+    shared_kodi_fixture,  # noqa: F401 - fixture "shared_kodi"
+    xvfb_fixture,  # noqa: F401 - fixture "xvfb"
+)
+from tests.realplayers import EventRecorder, MediaFiles, running, wait_until
+from trakt_scrobbled.events import (
+    EndReason,
+    Ids,
+    MediaInfo,
+    MediaType,
+    PlayerEvent,
+    PlayerEventKind,
+)
+from trakt_scrobbled.players.kodi import KodiPlayer, _JsonStream
+
+pytestmark = [pytest.mark.timeout(60)]
+
+K = PlayerEventKind
+FAST = {"reconnect": (0.05, 0.2)}
+
+
+def kind(k: PlayerEventKind, reason: EndReason | None = None) -> Callable[[PlayerEvent], bool]:
+    return lambda e: e.kind is k and (reason is None or e.end_reason is reason)
+
+
+def adapter(port: int, **kwargs: Any) -> KodiPlayer:
+    return KodiPlayer("127.0.0.1", port, **{**FAST, **kwargs})
+
+
+async def attached(player: KodiPlayer) -> None:
+    await wait_until(lambda: bool(player.connections()), what=f"attached to {player.source}")
+
+
+async def play(rec: EventRecorder, control: KodiControl, path: Path) -> PlayerEvent:
+    start = len(rec.events)
+    await control.open(path)
+    return await rec.wait_for_event(kind(K.PLAY), after=start)
+
+
+# --- a real Kodi -------------------------------------------------------------------------------
+
+
+@pytest.mark.kodi
+async def test_play_pause_resume_seek_stop(kodi: KodiProcess, kodi_media: MediaFiles) -> None:
+    player = adapter(kodi.port, progress_interval=0.3)
+    async with running(player) as rec:
+        await attached(player)
+        event = await play(rec, kodi.control, kodi_media.movie)
+        assert event.source == f"kodi:127.0.0.1:{kodi.port}"
+        assert event.media is not None
+        assert event.media.path == str(kodi_media.movie)
+        assert event.media.media_type is MediaType.UNKNOWN  # outside the library
+        assert event.media.title == kodi_media.movie.name
+        assert (event.media.season, event.media.episode, event.media.ids) == (None, None, Ids())
+        assert event.duration == pytest.approx(kodi_media.duration, abs=1)
+        assert event.position is not None and event.position < 2
+        assert (event.paused, event.speed) == (False, 1.0)
+        [conn] = player.connections()
+        assert conn.detail == f"playing: {kodi_media.movie.name}"
+
+        # Kodi's clock stays near 0 for a moment after OnAVStart: samples follow it as it moves.
+        await rec.wait_for_event(lambda e: e.kind is K.PROGRESS and (e.position or 0) > 0.5)
+
+        mark = len(rec.events)
+        await kodi.control.pause()
+        paused = await rec.wait_for_event(kind(K.PAUSE), after=mark)
+        assert paused.paused and paused.position is not None and paused.position > 0
+
+        mark = len(rec.events)
+        await kodi.control.resume()
+        resumed = await rec.wait_for_event(kind(K.RESUME), after=mark)
+        assert not resumed.paused
+        assert resumed.position == pytest.approx(paused.position, abs=1.5)
+
+        mark = len(rec.events)
+        await kodi.control.seek(70)
+        seek = await rec.wait_for_event(kind(K.SEEK), after=mark)
+        assert seek.position == pytest.approx(70, abs=1)
+
+        mark = len(rec.events)
+        await kodi.control.stop()
+        stop = await rec.wait_for_event(kind(K.STOP), after=mark)
+        assert stop.end_reason is EndReason.STOPPED
+        assert stop.position is not None and 70 <= stop.position < 75
+        assert [e.kind for e in rec.events if e.kind is not K.PROGRESS] == [
+            K.PLAY, K.PAUSE, K.RESUME, K.SEEK, K.STOP,
+        ]  # fmt: skip
+        assert player.connections()[0].detail == "idle"
+
+
+@pytest.mark.kodi
+async def test_played_to_the_end_is_eof(kodi: KodiProcess, kodi_media: MediaFiles) -> None:
+    player = adapter(kodi.port)
+    async with running(player) as rec:
+        await attached(player)
+        await play(rec, kodi.control, kodi_media.movie)
+        await kodi.control.seek(kodi_media.duration - 2)
+        stop = await rec.wait_for_event(kind(K.STOP), timeout=10)
+        assert stop.end_reason is EndReason.EOF
+        assert stop.position == pytest.approx(kodi_media.duration, abs=1)
+
+
+@pytest.mark.kodi
+async def test_library_episode_has_ids(kodi: KodiProcess, kodi_library: Library) -> None:
+    player = adapter(kodi.port)
+    async with running(player) as rec:
+        await attached(player)
+        await kodi.control.open_episode(kodi_library.episode_id)
+        event = await rec.wait_for_event(kind(K.PLAY))
+        media = event.media
+        assert media is not None
+        assert media.path == str(kodi_library.episode_path)
+        assert media.media_type is MediaType.EPISODE
+        assert (media.show_title, media.season, media.episode) == ("Breaking Bad", 1, 2)
+        assert media.title == "Cat's in the Bag..."
+        assert media.ids == Ids(imdb="tt1054724", tmdb=62086, tvdb=349232)
+        assert media.show_ids == Ids(imdb="tt0903747", tmdb=1396, tvdb=81189)
+
+
+@pytest.mark.kodi
+async def test_opening_another_file_replaces_the_playing_one(
+    kodi: KodiProcess, kodi_media: MediaFiles
+) -> None:
+    player = adapter(kodi.port)
+    async with running(player) as rec:
+        await attached(player)
+        await play(rec, kodi.control, kodi_media.movie)
+        second = await play(rec, kodi.control, kodi_media.episode)
+        assert second.media is not None and second.media.path == str(kodi_media.episode)
+
+        # From a paused item: Kodi sends a spurious OnResume for it first.
+        await kodi.control.pause()
+        await rec.wait_for_event(kind(K.PAUSE))
+        third = await play(rec, kodi.control, kodi_media.movie)
+        assert third.media is not None and third.media.path == str(kodi_media.movie)
+
+        summary = [(e.kind, e.end_reason, e.media and e.media.path) for e in rec.events]
+        movie, episode = str(kodi_media.movie), str(kodi_media.episode)
+        assert summary == [
+            (K.PLAY, None, movie),
+            (K.STOP, EndReason.REPLACED, None),
+            (K.PLAY, None, episode),
+            (K.PAUSE, None, None),
+            (K.STOP, EndReason.REPLACED, None),
+            (K.PLAY, None, movie),
+        ]
+        replaced = rec.events[4]
+        assert replaced.paused and replaced.position == pytest.approx(rec.events[3].position)
+
+
+@pytest.mark.kodi
+async def test_connect_poll_finds_paused_playback(
+    kodi: KodiProcess, kodi_media: MediaFiles
+) -> None:
+    await kodi.control.open(kodi_media.movie)
+    await kodi.control.wait_playing()
+    await kodi.control.seek(30)
+    await kodi.control.wait_playing(at_least=30)
+    await kodi.control.pause()
+    await kodi.control.wait_for(lambda p: p.get("speed") == 0, what="paused")
+    player = adapter(kodi.port)
+    async with running(player) as rec:
+        event = await rec.wait_for_event(kind(K.PLAY))
+        assert event.paused
+        assert event.position is not None and 29 < event.position < 33  # a frame either way
+        assert event.media is not None and event.media.path == str(kodi_media.movie)
+        assert player.connections()[0].detail.startswith("paused: ")
+
+        await kodi.control.resume()
+        resumed = await rec.wait_for_event(kind(K.RESUME))
+        assert resumed.position == pytest.approx(event.position, abs=1.5)
+        assert [e.kind for e in rec.events] == [K.PLAY, K.RESUME]
+
+
+@pytest.mark.kodi
+async def test_kodi_quitting_stops_and_reconnects(
+    kodi_launcher: KodiLauncher, kodi_media: MediaFiles, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trakt_scrobbled.players.kodi")
+    kodi = kodi_launcher.start()
+    player = adapter(kodi.port)
+    async with running(player) as rec:
+        await attached(player)
+        await play(rec, kodi.control, kodi_media.movie)
+        kodi.control.quit()
+        stop = await rec.wait_for_event(kind(K.STOP))
+        assert stop.end_reason in (EndReason.QUIT, EndReason.STOPPED)
+        assert stop.position is not None and stop.position >= 0
+        await asyncio.to_thread(kodi.wait)
+        await wait_until(lambda: not player.connections(), what="detached")
+        await wait_until(lambda: "not reachable" in caplog.text, what="reconnect attempts")
+
+        again = await kodi_launcher.astart(port=kodi.port, home=kodi.home)
+        await attached(player)
+        await play(rec, again.control, kodi_media.episode)
+        assert [e.kind for e in rec.events] == [K.PLAY, K.STOP, K.PLAY]
+        assert caplog.text.count("not reachable") == 1  # once, not once per attempt
+
+
+@pytest.mark.kodi
+async def test_kodi_killed_is_gone(kodi_launcher: KodiLauncher, kodi_media: MediaFiles) -> None:
+    kodi = kodi_launcher.start()
+    player = adapter(kodi.port)
+    async with running(player) as rec:
+        await attached(player)
+        start = await play(rec, kodi.control, kodi_media.movie)
+        await kodi.control.wait_playing(at_least=1)
+        kodi.kill()
+        stop = await rec.wait_for_event(kind(K.STOP))
+        assert stop.end_reason is EndReason.GONE
+        assert start.position is not None and stop.position is not None
+        assert stop.position > start.position  # extrapolated while it played
+
+
+@pytest.mark.kodi
+async def test_kodi_started_after_the_adapter(
+    kodi_launcher: KodiLauncher, kodi_media: MediaFiles, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trakt_scrobbled.players.kodi")
+    port = free_port()
+    player = adapter(port)
+    async with running(player) as rec:
+        await wait_until(lambda: "not reachable" in caplog.text, what="first attempt")
+        assert player.connections() == []
+        kodi = await kodi_launcher.astart(port=port)
+        await attached(player)
+        event = await play(rec, kodi.control, kodi_media.movie)
+        assert event.media is not None and event.media.path == str(kodi_media.movie)
+        assert caplog.text.count("connected to") == 1
+
+
+# --- a fake Kodi, for what a real one never sends -----------------------------------------------
+
+
+def notification(method: str, **data: object) -> bytes:
+    params = {"data": data or None, "sender": "xbmc"}
+    message = {"jsonrpc": "2.0", "method": method, "params": params}
+    return json.dumps(message, ensure_ascii=False).encode()
+
+
+class FakeKodi:
+    """A TCP server answering the adapter's requests from `answers`, and sending what it is told.
+
+    A method in `errors` gets a JSON-RPC error; one in `silent` gets no answer at all.
+    """
+
+    def __init__(self) -> None:
+        self.answers: dict[str, object] = {"Player.GetActivePlayers": []}
+        self.errors: set[str] = set()
+        self.silent: set[str] = set()
+        self.requests: list[str] = []
+        self.clients: list[asyncio.StreamWriter] = []
+        self.disconnects = 0
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    def playing(self, item: Mapping[str, object], seconds: int = 5, speed: int = 1) -> None:
+        self.answers["Player.GetActivePlayers"] = [{"playerid": 1, "type": "video"}]
+        self.answers["Player.GetItem"] = {"item": item}
+        self.answers["Player.GetProperties"] = {
+            "time": {"hours": 0, "minutes": 0, "seconds": seconds, "milliseconds": 0},
+            "totaltime": {"hours": 0, "minutes": 2, "seconds": 30, "milliseconds": 0},
+            "speed": speed,
+        }
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        for writer in self.clients:
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def send(self, data: bytes) -> None:
+        writer = self.clients[-1]
+        writer.write(data)
+        await writer.drain()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.clients.append(writer)
+        decoder = json.JSONDecoder()
+        buffer = ""
+        try:
+            while chunk := await reader.read(65536):
+                buffer += chunk.decode()
+                while buffer:
+                    try:
+                        request, end = decoder.raw_decode(buffer)
+                    except json.JSONDecodeError:
+                        break
+                    buffer = buffer[end:]
+                    self._answer(writer, request)
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            self.disconnects += 1
+
+    def _answer(self, writer: asyncio.StreamWriter, request: dict[str, Any]) -> None:
+        method = request["method"]
+        self.requests.append(method)
+        if method in self.silent:
+            return
+        reply: dict[str, object] = {"jsonrpc": "2.0", "id": request["id"]}
+        if method in self.errors:
+            reply["error"] = {"code": -32100, "message": "Failed to execute method."}
+        else:
+            reply["result"] = self.answers.get(method, "OK")
+        writer.write(json.dumps(reply).encode())
+
+
+async def polled(player: KodiPlayer, fake: FakeKodi) -> None:
+    """Attached, and the poll on connect answered (nothing plays yet)."""
+    await attached(player)
+    await wait_until(lambda: "Player.GetActivePlayers" in fake.requests, what="the poll")
+
+
+@pytest.fixture(name="fake_kodi")
+async def fake_kodi_fixture() -> AsyncIterator[FakeKodi]:
+    fake = FakeKodi()
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.close()
+
+
+MOVIE = {"label": "Amélie.2001.mkv", "title": "", "type": "unknown", "file": "/m/Amélie.2001.mkv"}
+
+
+def movie_media(event: PlayerEvent) -> MediaInfo | None:
+    """`event.media` when it is `MOVIE`'s."""
+    return event.media if event.media is not None and event.media.path == MOVIE["file"] else None
+
+
+MOVIE_NOTE = {"item": {"title": "Amélie.2001.mkv", "type": "movie"}, "player": {"playerid": 1}}
+
+
+async def test_garbage_and_half_objects_are_skipped(
+    fake_kodi: FakeKodi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="trakt_scrobbled.players.kodi")
+    player = adapter(fake_kodi.port)
+    async with running(player) as rec:
+        await polled(player, fake_kodi)
+        fake_kodi.playing(MOVIE)
+        await fake_kodi.send(b"\x00\xff HTTP/1.1 400 {{{ ]")
+        start = notification("Player.OnAVStart", **MOVIE_NOTE)
+        cut = start.index("é".encode()) + 1  # inside a two-byte character, too
+        await fake_kodi.send(start[:cut])
+        await fake_kodi.send(start[cut:] + b"[1, 2]" + notification("Foo.OnBar", x=1))
+        pause = notification("Player.OnPause", **MOVIE_NOTE)
+        await fake_kodi.send(pause + b"garbage again")
+        event = await rec.wait_for_event(kind(K.PLAY))
+        assert event.media is not None and event.media.path == "/m/Amélie.2001.mkv"
+        await rec.wait_for_event(kind(K.PAUSE))
+        assert caplog.text.count("not JSON-RPC") == 1
+
+        # A half object, then the connection ends: dropped; Kodi is gone, then found again.
+        await fake_kodi.send(notification("Player.OnStop", end=False)[:20])
+        fake_kodi.clients[-1].close()
+        gone = await rec.wait_for_event(kind(K.STOP))
+        assert gone.end_reason is EndReason.GONE
+        again = await rec.wait_for_event(kind(K.PLAY), after=len(rec.events))
+        assert again.paused is False  # the fake now says it plays (speed 1)
+        assert len(fake_kodi.clients) == 2
+
+
+async def test_error_answers_and_timeouts_are_survived(
+    fake_kodi: FakeKodi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="trakt_scrobbled.players.kodi")
+    player = adapter(fake_kodi.port, request_timeout=0.2)
+    async with running(player) as rec:
+        await polled(player, fake_kodi)
+        fake_kodi.playing(MOVIE)
+        fake_kodi.errors.add("Player.GetItem")
+        for _ in range(2):
+            await fake_kodi.send(notification("Player.OnAVStart", **MOVIE_NOTE))
+        await wait_until(lambda: fake_kodi.requests.count("Player.GetItem") == 2)
+        fake_kodi.errors.clear()
+        fake_kodi.silent.add("Player.GetProperties")
+        await fake_kodi.send(notification("Player.OnAVStart", **MOVIE_NOTE))
+        await wait_until(lambda: "no answer within 0.2 s" in caplog.text, what="a timeout")
+        fake_kodi.silent.clear()
+        await fake_kodi.send(notification("Player.OnAVStart", **MOVIE_NOTE))
+        event = await rec.wait_for_event(kind(K.PLAY))
+        assert event.media is not None and event.media.path == MOVIE["file"]
+        assert [e.kind for e in rec.events] == [K.PLAY]
+        assert caplog.text.count("Player.GetItem on") == 1  # logged once, not per failure
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"label": "BBC One", "type": "channel", "file": "pvr://channels/tv/All/1.pvr"},
+        {"label": "Clip", "type": "unknown", "file": "plugin://plugin.video.x/play?id=1"},
+    ],
+    ids=["pvr", "plugin"],
+)
+@pytest.mark.parametrize("include_pvr", [False, True])
+async def test_live_tv_and_addon_streams(
+    fake_kodi: FakeKodi, item: dict[str, object], include_pvr: bool
+) -> None:
+    player = adapter(fake_kodi.port, include_pvr=include_pvr)
+    async with running(player) as rec:
+        await polled(player, fake_kodi)
+        fake_kodi.playing(item)
+        note = {"item": {"title": item["label"], "type": "movie"}}
+        await fake_kodi.send(notification("Player.OnPlay", **note))
+        await fake_kodi.send(notification("Player.OnAVStart", **note))
+        await fake_kodi.send(notification("Player.OnPause", **note))
+        await wait_until(lambda: "Player.GetProperties" in fake_kodi.requests, what="a lookup")
+        if include_pvr:
+            await rec.wait_for_event(kind(K.PAUSE))
+        # Then a plain file: whatever the stream did is reported before it.
+        fake_kodi.playing(MOVIE)
+        await fake_kodi.send(notification("Player.OnPlay", **MOVIE_NOTE))
+        await fake_kodi.send(notification("Player.OnAVStart", **MOVIE_NOTE))
+        await rec.wait_for_event(lambda e: e.kind is K.PLAY and e.media == movie_media(e))
+        summary = [(e.kind, e.media and e.media.path) for e in rec.events]
+        stream = [(K.PLAY, item["file"]), (K.PAUSE, None), (K.STOP, None)]
+        assert summary == [*(stream if include_pvr else []), (K.PLAY, MOVIE["file"])]
+
+
+async def test_sleep_wake_and_speed(fake_kodi: FakeKodi) -> None:
+    player = adapter(fake_kodi.port)
+    async with running(player) as rec:
+        await polled(player, fake_kodi)
+        fake_kodi.playing(MOVIE, seconds=20)
+        await fake_kodi.send(notification("Player.OnAVStart", **MOVIE_NOTE))
+        await rec.wait_for_event(kind(K.PLAY))
+        await fake_kodi.send(notification("System.OnSleep"))
+        asleep = await rec.wait_for_event(kind(K.PAUSE))
+        assert asleep.paused and asleep.position == pytest.approx(20, abs=0.5)
+        fake_kodi.playing(MOVIE, seconds=21)
+        await fake_kodi.send(notification("System.OnWake"))  # polled again: it plays
+        awake = await rec.wait_for_event(kind(K.RESUME))
+        assert awake.position == pytest.approx(21, abs=0.5)
+        speed = {"item": MOVIE_NOTE["item"], "player": {"playerid": 1, "speed": 2}}
+        await fake_kodi.send(notification("Player.OnSpeedChanged", **speed))
+        faster = await rec.wait_for_event(kind(K.PROGRESS))
+        assert faster.speed == 2.0
+        assert [e.kind for e in rec.events] == [K.PLAY, K.PAUSE, K.RESUME, K.PROGRESS]
+
+
+async def test_cancelling_detaches_without_a_stop(fake_kodi: FakeKodi) -> None:
+    fake_kodi.playing(MOVIE)
+    player = adapter(fake_kodi.port)
+    async with running(player) as rec:
+        await rec.wait_for_event(kind(K.PLAY))  # found by the poll on connect
+    assert [e.kind for e in rec.events] == [K.PLAY]
+    assert player.connections() == []
+    await wait_until(lambda: fake_kodi.disconnects == 1, what="the connection closed")
+
+
+# --- splitting the stream ------------------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)  # fmt: skip
+
+
+@given(
+    objects=st.lists(st.dictionaries(st.text(), _json, max_size=4), min_size=1, max_size=4),
+    ascii_only=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+    garbage=st.text(alphabet=st.characters(blacklist_characters="{"), max_size=5),
+)
+def test_stream_splits_objects_however_cut(
+    objects: list[dict[str, object]], ascii_only: bool, cuts: list[int], garbage: str
+) -> None:
+    text = garbage + "".join(json.dumps(o, ensure_ascii=ascii_only) for o in objects)
+    stream = _JsonStream()
+    found: list[object] = []
+    previous = 0
+    for cut in [*sorted(c for c in cuts if c < len(text)), len(text)]:
+        got, _ = stream.feed(text[previous:cut])
+        found += got
+        previous = cut
+    assert found == objects
+    assert stream.pending == 0
