@@ -17,10 +17,11 @@ import statistics
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
 from tests.daemon import Daemon, Home, free_port
-from tests.fake_trakt import FakeTrakt
+from tests.fake_trakt import FakeTrakt, RecordedRequest
 from tests.realplayers import MpvLauncher, make_media
 from trakt_scrobbled.trakt.auth import Token, TokenStore
 
@@ -141,12 +142,12 @@ def main() -> None:
             resume_lat: list[float] = []
             for n in range(args.rounds):
                 for paused, sink in ((True, pause_lat), (False, resume_lat)):
-                    path = "/scrobble/stop" if paused else "/scrobble/start"
-                    before = len(fake.requests(path))
+                    route = "/scrobble/stop" if paused else "/scrobble/start"
+                    before = len(fake.requests(route))
                     time.sleep(1.15)  # Trakt allows one POST a second
                     t0 = time.monotonic()
                     mpv.control.set("pause", paused)
-                    got = fake.wait_for(lambda r, p=path: r.path == p, count=before + 1)
+                    got = fake.wait_for(partial(_is_post_to, route), count=before + 1)
                     sink.append(got.monotonic - t0)
                 del n
             for name, values in (("pause", pause_lat), ("resume", resume_lat)):
@@ -156,6 +157,10 @@ def main() -> None:
                 )
             launcher.close()
             daemon.terminate()
+
+
+def _is_post_to(route: str, request: RecordedRequest) -> bool:
+    return request.path == route
 
 
 def _watch_for(path: Path, seen: list[float]) -> None:
