@@ -17,14 +17,9 @@ from tests.fake_trakt import Episode, FakeTrakt, RecordedRequest
 from tests.realplayers import (
     MediaFiles,
     MpvLauncher,
-    media_fixture,
-    mpv_launcher_fixture,
-    sock_dir_fixture,
 )
 from trakt_scrobbled.events import Ids
 from trakt_scrobbled.trakt.auth import Token, TokenStore
-
-__all__ = ["media_fixture", "mpv_launcher_fixture", "sock_dir_fixture"]
 
 
 @pytest.fixture

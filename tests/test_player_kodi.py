@@ -23,12 +23,6 @@ from tests.kodi_fixture import (
     KodiProcess,
     Library,
     free_port,
-    kodi_fixture,  # noqa: F401 - fixture "kodi"
-    kodi_launcher_fixture,  # noqa: F401 - fixture "kodi_launcher"
-    kodi_library_fixture,  # noqa: F401 - fixture "kodi_library"
-    kodi_media_fixture,  # noqa: F401 - fixture "kodi_media"
-    shared_kodi_fixture,  # noqa: F401 - fixture "shared_kodi"
-    xvfb_fixture,  # noqa: F401 - fixture "xvfb"
 )
 from tests.realplayers import EventRecorder, MediaFiles, running, wait_until
 from trakt_scrobbled.events import (

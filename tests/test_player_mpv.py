@@ -19,10 +19,7 @@ from tests.realplayers import (
     MediaFiles,
     MpvLauncher,
     MpvProcess,
-    media_fixture,  # noqa: F401 - fixture "media"
-    mpv_launcher_fixture,  # noqa: F401 - fixture "mpv_launcher"
     running,
-    sock_dir_fixture,  # noqa: F401 - fixture "sock_dir"
     wait_until,
 )
 from trakt_scrobbled.clock import SystemClock

@@ -66,6 +66,12 @@ def build_player(section: str, config: Config, clock: Clock) -> Player | None:
         from trakt_scrobbled.players.mpv import MpvPlayer
 
         return MpvPlayer(config.mpv.sockets, clock=clock)
+    if section == "kodi" and config.kodi.enabled:
+        from trakt_scrobbled.players.kodi import KodiPlayer
+
+        return KodiPlayer(
+            config.kodi.host, config.kodi.port, clock=clock, include_pvr=config.kodi.include_pvr
+        )
     return None
 
 

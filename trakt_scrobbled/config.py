@@ -107,6 +107,8 @@ class KodiConfig:
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 9090
+    include_pvr: bool = False
+    """Scrobble Live TV / PVR channels and add-on streams too (off: they are rarely on Trakt)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -607,6 +609,7 @@ def _kodi(t: Mapping[str, object], c: _Checker) -> KodiConfig:
         enabled=c.boolean(t, ("kodi", "enabled"), d.enabled),
         host=c.string(t, ("kodi", "host"), d.host, non_empty=True).strip(),
         port=c.integer(t, ("kodi", "port"), d.port, 1, 65535),
+        include_pvr=c.boolean(t, ("kodi", "include_pvr"), d.include_pvr),
     )
 
 
