@@ -23,6 +23,7 @@ from trakt_scrobbled.filewatch import FileWatcher
 from trakt_scrobbled.identify import Identifier, Override
 from trakt_scrobbled.notify import Notifier
 from trakt_scrobbled.outbox import Outbox
+from trakt_scrobbled.parse_worker import WorkerParser
 from trakt_scrobbled.paths import Paths, ensure_state_dir
 from trakt_scrobbled.players import Player
 from trakt_scrobbled.scrobbler import Scrobbler
@@ -111,6 +112,8 @@ class App:
             )
             self.client = self._new_client(self.config)
             stack.push_async_callback(self._close_client)
+            self.parser = WorkerParser()
+            stack.push_async_callback(self.parser.aclose)
             self.sender = Sender(
                 self.outbox,
                 self.client,
@@ -198,6 +201,7 @@ class App:
             self.clock,
             overrides=overrides_of(config),
             min_duration=float(config.scrobble.min_duration),
+            parser=self.parser,
         )
 
     def _check_client_id(self) -> None:

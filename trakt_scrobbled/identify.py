@@ -22,11 +22,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
-
-from guessit import guessit
-from guessit.api import GuessitException
 
 from trakt_scrobbled.clock import Clock
 from trakt_scrobbled.events import Ids, MediaInfo, MediaType, TraktItem
@@ -136,6 +133,22 @@ class Guess:
     """The movie's or the show's: written in the path (`{imdb-tt…}`, `[tmdbid-…]`), or, in an
     `Identification`, what the override or Trakt said."""
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Guess:
+        return cls(
+            path=str(data["path"]),
+            type=MediaType(data["type"]),
+            title=data.get("title"),
+            year=data.get("year"),
+            season=data.get("season"),
+            episode=data.get("episode"),
+            episodes=tuple(data.get("episodes") or ()),
+            absolute=data.get("absolute"),
+            date=data.get("date"),
+            reason=data.get("reason"),
+            ids=Ids.from_json(data["ids"]) if data.get("ids") else None,
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path,
@@ -165,6 +178,11 @@ def parse_path(path: str) -> Guess:
 
 
 def _parse(path: str, *, check_extension: bool) -> Guess:
+    # guessit costs ~8 MB and builds its rules on first use: the daemon parses in a child
+    # process (parse_worker) so that it never loads it.
+    from guessit import guessit
+    from guessit.api import GuessitException
+
     shown, local = _split_url(path)
     if local is None:
         return Guess(shown, reason=NOT_A_VIDEO)
@@ -389,6 +407,27 @@ class _Found:
     score: float = 0.0
 
 
+class Parser(Protocol):
+    async def parse(self, path: str, *, check_extension: bool) -> Guess: ...
+
+
+class InProcessParser:
+    """guessit in this process, off the event loop (for one-shot commands and tests)."""
+
+    def __init__(self) -> None:
+        # guessit is not known to be thread-safe: one parse at a time.
+        self._lock = asyncio.Lock()
+
+    async def parse(self, path: str, *, check_extension: bool) -> Guess:
+        async with self._lock:
+            return await asyncio.to_thread(_parse, path, check_extension=check_extension)
+
+
+def parse_any(path: str, *, check_extension: bool) -> Guess:
+    """`parse_path`, also for names that are not files (a player's title)."""
+    return _parse(path, check_extension=check_extension)
+
+
 class Identifier:
     """Turns what a player knows into a Trakt item; see the module docstring for the order.
 
@@ -405,6 +444,7 @@ class Identifier:
         min_duration: float = 120.0,
         cache_ttl: float = 30 * 86400,
         miss_ttl: float = 86400,
+        parser: Parser | None = None,
     ) -> None:
         self._client = client
         self._conn = conn
@@ -413,8 +453,7 @@ class Identifier:
         self._min_duration = min_duration
         self._cache_ttl = cache_ttl
         self._miss_ttl = miss_ttl
-        # guessit is not known to be thread-safe: one parse at a time, off the event loop.
-        self._parse_lock = asyncio.Lock()
+        self._parser = parser or InProcessParser()
         # One search at a time, so two plays of the same show cause one request, not two.
         self._search_lock = asyncio.Lock()
 
@@ -437,8 +476,7 @@ class Identifier:
         source = media.path or (media.title if media.media_type is MediaType.UNKNOWN else None)
         if not source:
             return None
-        async with self._parse_lock:
-            return await asyncio.to_thread(_parse, source, check_extension=bool(media.path))
+        return await self._parser.parse(source, check_extension=bool(media.path))
 
     async def _from_search(self, media: MediaInfo, guess: Guess | None) -> Identification:
         query = _query_of(media, guess)
