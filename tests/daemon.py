@@ -28,10 +28,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
+from tests.fake_trakt import FakeTrakt, TokenPair
 from trakt_scrobbled.clock import SystemClock
 from trakt_scrobbled.events import Scrobble
 from trakt_scrobbled.outbox import Outbox, QueueCounts
 from trakt_scrobbled.store import open_db
+from trakt_scrobbled.trakt.auth import Token, TokenStore
 
 CLIENT_ID = "test-client-id"
 CLIENT_SECRET = "test-secret"
@@ -81,6 +83,7 @@ class Home:
         client_id: str | None = CLIENT_ID,
         client_secret: str | None = CLIENT_SECRET,
         extra: str = "",
+        players: str = "[mpv]\nenabled = false\n",
     ) -> Home:
         """A home whose config talks to `api_url`; None leaves a credential out of the file.
 
@@ -88,7 +91,9 @@ class Home:
         side by side never meet; `extra` is TOML appended to the file (its own tables).
         """
         home = cls(root)
-        home.write_config(api_url, client_id=client_id, client_secret=client_secret, extra=extra)
+        home.write_config(
+            api_url, client_id=client_id, client_secret=client_secret, extra=extra, players=players
+        )
         return home
 
     @property
@@ -122,13 +127,15 @@ class Home:
         client_id: str | None = CLIENT_ID,
         client_secret: str | None = CLIENT_SECRET,
         extra: str = "",
+        players: str = "[mpv]\nenabled = false\n",
     ) -> Path:
+        """`players` holds the player tables (none enabled by default); `extra` more tables."""
         lines = ["[trakt]", f'api_url = "{api_url}"']
         if client_id is not None:
             lines.append(f'client_id = "{client_id}"')
         if client_secret is not None:
             lines.append(f'client_secret = "{client_secret}"')
-        lines += ["", "[mpv]", "enabled = false", "", "[server]", f"port = {self.server_port}", ""]
+        lines += ["", players, "[server]", f"port = {self.server_port}", ""]
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
         self.config_file.write_text("\n".join(lines) + extra, encoding="utf-8")
         return self.config_file
@@ -143,6 +150,15 @@ class Home:
         )
         env.update(extra or {})
         return env
+
+
+def log_in(fake: FakeTrakt, home: Home) -> TokenPair:
+    """Store a token as `trakt-scrobbled login` would have, without the device flow."""
+    pair = fake.issue_token()
+    TokenStore(home.token_file).save(
+        Token(pair.access_token, pair.refresh_token, pair.created_at + pair.expires_in)
+    )
+    return pair
 
 
 def enqueue(home: Home, *scrobbles: Scrobble) -> None:

@@ -12,14 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import Daemon, Home, free_port
+from tests.daemon import Daemon, Home, log_in
 from tests.fake_trakt import Episode, FakeTrakt, RecordedRequest
 from tests.realplayers import (
     MediaFiles,
     MpvLauncher,
 )
 from trakt_scrobbled.events import Ids
-from trakt_scrobbled.trakt.auth import Token, TokenStore
 
 
 @pytest.fixture
@@ -34,19 +33,13 @@ def fake() -> Iterator[FakeTrakt]:
 
 @pytest.fixture
 def daemon(tmp_path: Path, fake: FakeTrakt, sock_dir: Path) -> Iterator[Daemon]:
-    home = Home(tmp_path / "home")
-    home.config_file.parent.mkdir(parents=True)
-    home.config_file.write_text(
-        f'[trakt]\nclient_id = "test-client-id"\nclient_secret = "test-secret"\n'
-        f'api_url = "{fake.url}"\n\n'
-        f'[mpv]\nsockets = ["{sock_dir}/*.sock"]\n\n'
-        f"[scrobble]\nseek_debounce = 1.0\n\n"
-        f"[server]\nport = {free_port()}\n"
+    home = Home.create(
+        tmp_path / "home",
+        fake.url,
+        players=f'[mpv]\nsockets = ["{sock_dir}/*.sock"]\n',
+        extra="[scrobble]\nseek_debounce = 1.0\n",
     )
-    pair = fake.issue_token()
-    TokenStore(home.token_file).save(
-        Token(pair.access_token, pair.refresh_token, pair.created_at + pair.expires_in)
-    )
+    log_in(fake, home)
     with Daemon(home) as d:
         d.wait_for_log("ready")
         yield d
