@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
@@ -20,7 +21,9 @@ from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.config import Config, ConfigError, OverrideType, diff_sections, load_config
 from trakt_scrobbled.events import MediaType
 from trakt_scrobbled.filewatch import FileWatcher
+from trakt_scrobbled.history import iso
 from trakt_scrobbled.identify import Identifier, Override
+from trakt_scrobbled.lock import single_instance
 from trakt_scrobbled.notify import Notifier
 from trakt_scrobbled.outbox import Outbox
 from trakt_scrobbled.parse_worker import WorkerParser
@@ -28,6 +31,7 @@ from trakt_scrobbled.paths import Paths, ensure_state_dir
 from trakt_scrobbled.players import Player
 from trakt_scrobbled.scrobbler import Scrobbler
 from trakt_scrobbled.sender import Sender, SenderState
+from trakt_scrobbled.server import LocalServer, ServerError
 from trakt_scrobbled.session import Phase, Policy
 from trakt_scrobbled.store import open_db
 from trakt_scrobbled.trakt.auth import Auth, AuthState, TokenStore
@@ -73,6 +77,15 @@ def build_player(section: str, config: Config, clock: Clock) -> Player | None:
         return KodiPlayer(
             config.kodi.host, config.kodi.port, clock=clock, include_pvr=config.kodi.include_pvr
         )
+    if section == "plex" and config.plex.enabled:
+        from trakt_scrobbled.players.plex import PlexPlayer
+
+        return PlexPlayer(
+            config.plex.accounts,
+            clock=clock,
+            server_url=config.plex.url,
+            server_token=config.plex.token,
+        )
     return None
 
 
@@ -93,12 +106,16 @@ class App:
         self._players: dict[str, tuple[Player, asyncio.Task[None]]] = {}
         self._login_code: DeviceCode | None = None
         self.config_problems: tuple[str, ...] = ()
+        self.server_error: str | None = None
+        self.started_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         log.info("trakt-scrobbled %s starting", __version__)
         async with AsyncExitStack() as stack:
             ensure_state_dir(self.paths)
+            stack.enter_context(single_instance(self.paths.state_dir / "daemon.lock"))
+            self.started_at = self.clock.time()
             conn = open_db(self.paths.db_file)
             stack.callback(conn.close)
             self.conn = conn
@@ -139,6 +156,11 @@ class App:
                 loop.create_task(self._keep_logged_in(), name="login"),
             ]
             stack.push_async_callback(_cancel_all, tasks)
+            self.server = LocalServer(
+                self.config.server.host, self.config.server.port, status=self.status_json
+            )
+            await self._start_server()
+            stack.push_async_callback(self._stop_server)
             stack.push_async_callback(self._stop_players)
             for section in PLAYER_SECTIONS:
                 self._start_player(section)
@@ -210,6 +232,18 @@ class App:
                 "no Trakt client id: set [trakt] client_id in the config or TRAKT_CLIENT_ID"
             )
 
+    async def _start_server(self) -> None:
+        try:
+            await self.server.start()
+            self.server_error = None
+        except ServerError as err:
+            # mpv and Kodi go on without it; `status` and Plex say what is wrong.
+            self.server_error = str(err)
+            log.error("%s: `trakt-scrobbled status` and Plex webhooks will not work", err)
+
+    async def _stop_server(self) -> None:
+        await self.server.stop()
+
     def _start_player(self, section: str) -> None:
         player = build_player(section, self.config, self.clock)
         if player is None:
@@ -218,9 +252,13 @@ class App:
             player.run(self.scrobbler.handle), name=f"player-{section}"
         )
         self._players[section] = (player, task)
+        if section == "plex":
+            self.server.set_plex(self.config.plex.secret, player.handle)  # type: ignore[attr-defined]
 
     async def _stop_player(self, section: str) -> None:
         entry = self._players.pop(section, None)
+        if section == "plex":
+            self.server.set_plex("", None)
         if entry is None:
             return
         _, task = entry
@@ -330,6 +368,82 @@ class App:
             parts.append(f"config not applied: {self.config_problems[0]}")
         return " · ".join(parts)
 
+    def status_json(self) -> dict[str, Any]:
+        """What `status --json` prints; the keys are stable."""
+        now = self.clock.time()
+        code = self._login_code
+        counts = self.outbox.counts()
+        players = []
+        for section in PLAYER_SECTIONS:
+            entry = self._players.get(section)
+            if entry is None:
+                continue
+            player = entry[0]
+            ignored = getattr(player, "ignored_counts", None)
+            players.append(
+                {
+                    "name": section,
+                    "connected": [
+                        {"source": c.source, "detail": c.detail} for c in player.connections()
+                    ],
+                    "ignored": dict(ignored()) if ignored is not None else {},
+                }
+            )
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime": round(now - self.started_at, 1),
+            "auth": {
+                "state": str(self.auth.state),
+                "expires_at": iso(self.auth.expires_at) if self.auth.expires_at else None,
+                "login": None
+                if code is None
+                else {
+                    "user_code": code.user_code,
+                    "verification_url": code.verification_url,
+                    "url": code.activate_url,
+                },
+            },
+            "players": players,
+            "playing": [
+                {
+                    "source": p.source,
+                    "state": str(p.phase),
+                    "label": p.label,
+                    "progress": None if p.progress is None else round(p.progress, 1),
+                    "item": None
+                    if p.item is None
+                    else {**p.item.to_json(), "label": p.item.describe()},
+                    "reason": p.reason,
+                }
+                for p in self.scrobbler.now_playing()
+            ],
+            "ignored": [
+                {"at": iso(i.at), "source": i.source, "label": i.label, "reason": i.reason}
+                for i in self.scrobbler.ignored()
+            ],
+            "queue": {
+                "pending": counts.pending,
+                "failed": counts.dead,
+                "oldest_pending_at": iso(counts.oldest_pending_at)
+                if counts.oldest_pending_at
+                else None,
+                "oldest_pending_age": round(now - counts.oldest_pending_at, 1)
+                if counts.oldest_pending_at
+                else None,
+            },
+            "sender": {"state": str(self.sender.state), "last_error": self.sender.last_error},
+            "recent": [
+                {"at": iso(r.at), "kind": r.kind, "item": r.label, "result": r.result}
+                for r in self.outbox.recent(10)
+            ],
+            "config": {
+                "file": str(self.paths.config_file),
+                "problems": list(self.config_problems),
+            },
+            "server": {"error": self.server_error},
+        }
+
     def update_status(self) -> None:
         self.notifier.status(self.status_line())
 
@@ -390,6 +504,13 @@ class App:
         if changed & {"trakt", "scrobble", "overrides"}:
             self.identifier = self._new_identifier(new)
             self.scrobbler.use(self.identifier, policy_of(new), new.scrobble.rewatch_window)
+        if "server" in changed:
+            await self.server.stop()
+            self.server = LocalServer(new.server.host, new.server.port, status=self.status_json)
+            await self._start_server()
+            if "plex" in self._players:
+                plex = self._players["plex"][0]
+                self.server.set_plex(new.plex.secret, plex.handle)  # type: ignore[attr-defined]
         for section in PLAYER_SECTIONS:
             if section in changed:
                 await self._stop_player(section)

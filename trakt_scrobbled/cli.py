@@ -141,6 +141,7 @@ def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, Pat
 
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from trakt_scrobbled import app
+    from trakt_scrobbled.lock import AlreadyRunning
     from trakt_scrobbled.store import StoreError
 
     config, paths = _load(args, env)
@@ -148,7 +149,7 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         logging.getLogger().setLevel(config.logging.level.numeric)
     try:
         asyncio.run(app.run(config, paths, env))
-    except StoreError as err:
+    except (StoreError, AlreadyRunning) as err:
         raise UserError(str(err)) from err
     return EXIT_OK
 

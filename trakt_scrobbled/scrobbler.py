@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -65,6 +66,16 @@ class NowPlaying:
     reason: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A play that was not scrobbled, and why (for `status`)."""
+
+    at: float
+    source: str
+    label: str
+    reason: str
+
+
 @dataclass(slots=True)
 class _Source:
     state: session.SessionState = field(default_factory=session.initial)
@@ -97,6 +108,7 @@ class Scrobbler:
         self._plays = plays
         self.rewatch_window = rewatch_window
         self._sources: dict[str, _Source] = {}
+        self._ignored: deque[Ignored] = deque(maxlen=20)
 
     def use(self, identifier: Identifies, policy: session.Policy, rewatch_window: float) -> None:
         """A reloaded config: plays already running keep going under the new rules."""
@@ -189,7 +201,11 @@ class Scrobbler:
                 self._step(source, src, Identified(result.item))
                 return
             if not result.retry_later:
-                log.info("%s: not scrobbled: %s", source, result.reason or "not identified")
+                reason = result.reason or "not identified"
+                log.info("%s: not scrobbled: %s", source, reason)
+                self._ignored.append(
+                    Ignored(self._clock.time(), source, _media_label(media), reason)
+                )
                 return
             await self._clock.sleep(self._identify_retry)
 
@@ -260,6 +276,10 @@ class Scrobbler:
             return
         delay = max(0.0, due - self._clock.monotonic())
         src.timer = asyncio.get_running_loop().call_later(delay, self._step, source, src, Tick())
+
+    def ignored(self) -> list[Ignored]:
+        """The latest plays that were not scrobbled, newest first."""
+        return list(reversed(self._ignored))
 
     def now_playing(self) -> list[NowPlaying]:
         now = self._clock.monotonic()
