@@ -29,6 +29,7 @@ from trakt_scrobbled.events import (
     PlayerEvent,
     PlayerEventKind,
 )
+from trakt_scrobbled.logonce import LogOnce
 from trakt_scrobbled.players import Connection, Emit
 
 log = logging.getLogger(__name__)
@@ -314,20 +315,6 @@ class _State(StrEnum):
     """Something plays that is not scrobbled (live TV, an add-on stream)."""
 
 
-class _Said:
-    """Remembers what was logged, so that repeated trouble is logged once (then at debug)."""
-
-    def __init__(self) -> None:
-        self._keys: set[str] = set()
-
-    def once(self, key: str, level: int, message: str, *args: object) -> None:
-        if key in self._keys:
-            log.debug(message, *args)
-        else:
-            self._keys.add(key)
-            log.log(level, message, *args)
-
-
 # --- the adapter --------------------------------------------------------------------------------
 
 
@@ -355,7 +342,7 @@ class KodiPlayer:
         self._reconnect = reconnect
         self._include_pvr = include_pvr
         self._request_timeout = request_timeout
-        self._said = _Said()
+        self._said = LogOnce(log)
         self._link: _Link | None = None
 
     def connections(self) -> list[Connection]:

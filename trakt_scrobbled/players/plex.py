@@ -30,6 +30,7 @@ from trakt_scrobbled.events import (
     PlayerEvent,
     PlayerEventKind,
 )
+from trakt_scrobbled.logonce import LogOnce
 from trakt_scrobbled.players import Connection, Emit
 
 __all__ = ["Outcome", "PlexPlayer"]
@@ -288,27 +289,6 @@ def _is_live(meta: Mapping[str, Any]) -> bool:
     return guid.startswith("tv.plex.providers.epg")
 
 
-class _Said:
-    """Remembers what was logged, so that repeated trouble is logged once (then at debug)."""
-
-    def __init__(self) -> None:
-        self._keys: set[str] = set()
-
-    def once(self, key: str, level: int, message: str, *args: object) -> None:
-        if key in self._keys:
-            log.debug(message, *args)
-        else:
-            self._keys.add(key)
-            log.log(level, message, *args)
-
-    def clear(self, key: str) -> bool:
-        """Forget `key`; True when it had been said."""
-        if key in self._keys:
-            self._keys.discard(key)
-            return True
-        return False
-
-
 # --- the adapter --------------------------------------------------------------------------------
 
 
@@ -335,7 +315,7 @@ class PlexPlayer:
         self._seen: dict[str, _Seen] = {}
         self._tails: dict[str, asyncio.Task[None]] = {}
         self._ignored: dict[str, int] = {}
-        self._said = _Said()
+        self._said = LogOnce(log)
 
     @property
     def _lookups(self) -> bool:
