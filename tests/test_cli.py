@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -52,11 +53,26 @@ def test_help_lists_every_subcommand_of_the_contract() -> None:
         assert name in result.stdout
 
 
-@pytest.mark.parametrize("command", ["status", "doctor"])
-def test_unbuilt_commands_say_so_and_fail(command: str, home_env: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        ("status", 3),  # no daemon answers in a fresh home
+        ("doctor", 1),  # the defaults lack a client id and a login
+    ],
+)
+def test_status_and_doctor_in_a_fresh_home(
+    command: str, code: int, home_env: dict[str, str]
+) -> None:
+    with socket.socket() as sock:  # a port nothing listens on, not a real daemon's 8642
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = Path(home_env["XDG_CONFIG_HOME"]) / "trakt-scrobbled" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"[server]\nport = {port}\n")
+    home_env["PATH"] = "/nonexistent"  # no systemctl: the doctor must not ask the real one
     result = cli(command, env=home_env)
-    assert result.returncode == 2
-    assert "not built yet" in result.stderr
+    assert result.returncode == code, result.stdout + result.stderr
+    assert "not built yet" not in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -113,8 +113,9 @@ async def test_a_burst_of_seeks_reports_where_playback_landed(
             lambda e: e.kind is K.SEEK and e.position == pytest.approx(80, abs=0.2)
         )
         seeks = [e for e in rec.events if e.kind is K.SEEK]
-        assert seeks[-1] is last
-        assert 1 <= len(seeks) <= 3  # mpv coalesces some seeks
+        assert seeks[-1].position == last.position
+        # mpv coalesces some seeks; under load it may report a restart twice (same position)
+        assert 1 <= len({round(s.position or 0) for s in seeks}) <= 3
         for seek in seeks:
             assert any(seek.position == pytest.approx(t, abs=0.2) for t in (60, 70, 80))
 
@@ -277,7 +278,7 @@ async def test_an_mpv_started_later_is_attached_promptly(
     player = MpvPlayer([str(path)], reconnect=(30.0, 30.0))
     caplog.set_level(logging.INFO, logger="trakt_scrobbled.players.mpv")
     async with running(player) as rec:
-        await wait_until(lambda: "not available" in caplog.text, what="first attempt failed")
+        await wait_until(lambda: "no socket at" in caplog.text, what="first attempt failed")
         mpv = await mpv_launcher.astart(socket_path=path)
         appeared = time.monotonic()
         await attached(player, mpv)

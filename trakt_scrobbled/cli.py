@@ -98,9 +98,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": cmd_run,
         "login": cmd_login,
         "logout": cmd_logout,
+        "status": cmd_status,
         "queue": cmd_queue,
         "identify": cmd_identify,
         "config": cmd_config,
+        "doctor": cmd_doctor,
         "service": cmd_service,
     }
     handler = handlers.get(args.command)
@@ -313,6 +315,46 @@ def cmd_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     print(f"config OK: {where}")
     if not config.trakt.client_id:
         print("note: no Trakt client id yet: set [trakt] client_id (or TRAKT_CLIENT_ID)")
+    return EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from trakt_scrobbled import status_view
+
+    config, _ = _load(args, env)
+    address = status_view.status_address(config.server)
+    try:
+        doc = asyncio.run(status_view.fetch_status(address))
+    except status_view.NotRunning as err:
+        print(f"{err}: {status_view.START_HINT}", file=sys.stderr)
+        return status_view.EXIT_NOT_RUNNING
+    except status_view.StatusUnavailable as err:
+        raise UserError(str(err)) from err
+    if args.json:
+        print(status_view.dumps(doc))
+    else:
+        print(status_view.render_status(doc, now=time.time()), end="")
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from trakt_scrobbled import doctor
+
+    override: Path | None = getattr(args, "config", None)
+    paths = resolve_paths(env, override)
+
+    async def run() -> int:
+        failed = 0
+        async for check in doctor.diagnose(paths, env, explicit_config=override is not None):
+            failed += check.failed
+            print(check.render(), flush=True)
+        return failed
+
+    failed = asyncio.run(run())
+    if failed:
+        print(f"{failed} check(s) failed", file=sys.stderr)
+        return EXIT_USER_ERROR
+    print("nothing failed")
     return EXIT_OK
 
 

@@ -97,6 +97,7 @@ class LocalServer:
 
     def set_plex(self, secret: str, handler: PlexHandler | None) -> None:
         """Enable webhooks with this secret and handler; an empty secret or no handler disables."""
+        self._warned_secret = False
         if secret and handler is not None:
             self._secret = secret
             self._secret_digest = _digest(secret)
@@ -200,7 +201,14 @@ class LocalServer:
         handler, digest = self._on_webhook, self._secret_digest
         given = _digest(request.match_info.get("secret", ""))
         if handler is None or digest is None or not hmac.compare_digest(given, digest):
-            log.debug("plex: a request with a wrong secret, or plex is off: 404")
+            if handler is not None and not self._warned_secret:
+                self._warned_secret = True
+                log.warning(
+                    "plex: a webhook came with a wrong secret (answered 404): paste the URL "
+                    "`trakt-scrobbled doctor` shows into Plex > Settings > Webhooks"
+                )
+            else:
+                log.debug("plex: a request with a wrong secret, or plex is off: 404")
             return web.Response(status=404, text="not found\n")
         if request.method != "POST":
             return web.Response(status=405, text="use POST\n", headers={"Allow": "POST"})

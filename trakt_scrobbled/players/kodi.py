@@ -14,6 +14,7 @@ import codecs
 import contextlib
 import json
 import logging
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -360,11 +361,19 @@ class KodiPlayer:
             except OSError as err:  # refused, unreachable, timed out (TimeoutError)
                 if up is not False:
                     up = False
+                    reason = os.strerror(err.errno) if err.errno else type(err).__name__
+                    hint = (
+                        "; if Kodi runs, enable Settings > Services > Control > Allow remote "
+                        "control from applications on this system"
+                        if isinstance(err, ConnectionRefusedError)
+                        else ""
+                    )
                     log.info(
-                        "kodi: %s:%s not reachable (%s); retrying",
+                        "kodi: %s:%s not reachable (%s)%s; retrying",
                         self.host,
                         self.port,
-                        err.strerror or type(err).__name__,
+                        reason,
+                        hint,
                     )
                 await self._clock.sleep(delay)
                 delay = min(delay * 2, cap)

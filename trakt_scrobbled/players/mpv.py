@@ -353,7 +353,15 @@ class _SocketWatcher:
                     return
                 if not failing:
                     failing = True
-                    log.info("mpv: %s not available (%s); retrying", self.path, _why(err))
+                    if isinstance(err, FileNotFoundError):
+                        log.info(
+                            "mpv: no socket at %s yet: start mpv with --input-ipc-server=%s "
+                            "(watching for it)",
+                            self.path,
+                            self.path,
+                        )
+                    else:
+                        log.info("mpv: %s not available (%s); waiting", self.path, _why(err))
                 # A socket file nobody listens on (mpv died) is recreated by the next mpv,
                 # and inotify pokes us then: after a few quick tries, only wait for that.
                 quiet = isinstance(err, ConnectionRefusedError) and delay >= _QUICK_RETRIES

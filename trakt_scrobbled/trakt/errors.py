@@ -130,10 +130,10 @@ _BY_STATUS: dict[int, type[TraktError]] = {
 _HINTS: dict[int, str] = {
     401: "the Trakt login is missing or expired: run `trakt-scrobbled login`",
     403: "Trakt rejected the client id: check [trakt] client_id (or TRAKT_CLIENT_ID)",
-    410: "the Trakt account is deactivated: log in on trakt.tv to reactivate it",
-    420: "a Trakt account limit was exceeded (VIP raises it)",
+    410: "the Trakt account is deactivated: log in at https://trakt.tv to reactivate it",
+    420: "a Trakt account limit was exceeded: Trakt VIP raises it, see https://trakt.tv/vip",
     423: "the Trakt account is locked: run the history analysis at https://trakt.tv/settings/data",
-    426: "this needs Trakt VIP",
+    426: "this needs Trakt VIP: see https://trakt.tv/vip",
 }
 
 
