@@ -36,6 +36,8 @@ COMMAND_TIMEOUT = 2.0
 """Seconds one IPC command may take; the library's default (120 s) would stall a connection."""
 
 RESCAN_INTERVAL = 30.0
+WATCHED_RESCAN_INTERVAL = 120.0
+"""Seconds between rescans when every folder is watched (inotify reports new sockets)."""
 STALE_RECHECK = 600.0
 """Seconds between tries of a stale socket file; its re-creation wakes us earlier."""
 _QUICK_RETRIES = 2.0
@@ -284,7 +286,10 @@ class MpvPlayer:
                     self._follow(path, emit, literal=True)
                 for path in sorted(found):
                     self._follow(path, emit, literal=False)
-                await self._clock.sleep(RESCAN_INTERVAL)
+                # A watched folder reports new sockets by itself; the rescan only catches
+                # folders that do not exist yet, or were deleted and made again.
+                missing = bool(folders.reported_missing)
+                await self._clock.sleep(RESCAN_INTERVAL if missing else WATCHED_RESCAN_INTERVAL)
         finally:
             watchers = list(self._watchers.values())
             for watcher in watchers:
