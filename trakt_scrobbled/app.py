@@ -187,8 +187,8 @@ class App:
             log.info("ready: watching %s", ", ".join(self._players) or "no players")
             self.notifier.ready()
             self.update_status()
-            heartbeat = loop.create_task(self._heartbeat(), name="heartbeat")
-            tasks.append(heartbeat)
+            if self.notifier.enabled:
+                tasks.append(loop.create_task(self._heartbeat(), name="heartbeat"))
 
             stopper = loop.create_task(stop.wait(), name="stop")
             reloader = loop.create_task(self._reloads(), name="reload")
@@ -196,8 +196,11 @@ class App:
             done, _ = await asyncio.wait({stopper, *tasks}, return_when=asyncio.FIRST_COMPLETED)
             stopper.cancel()
             for task in done:
-                if task is not stopper and not task.cancelled() and task.exception() is not None:
-                    raise RuntimeError(f"{task.get_name()} failed") from task.exception()
+                if task is not stopper:
+                    # Every part runs until cancelled: one that ended is a bug; exit non-zero
+                    # so that systemd restarts us (queued scrobbles are safe on disk).
+                    failure = None if task.cancelled() else task.exception()
+                    raise RuntimeError(f"{task.get_name()} stopped unexpectedly") from failure
             log.info("stopping")
             self.notifier.stopping()
         log.info("stopped")
@@ -448,12 +451,15 @@ class App:
         self.notifier.status(self.status_line())
 
     async def _heartbeat(self) -> None:
-        """WATCHDOG=1 from the loop itself: a hung loop stops the pings and systemd restarts us."""
+        """WATCHDOG=1 from the loop itself: a hung loop stops the pings and systemd restarts us.
+
+        The same beat refreshes the status line; outside systemd it does not run.
+        """
         interval = self.notifier.watchdog_interval
         while True:
             self.notifier.ping()
             self.update_status()
-            await asyncio.sleep(interval if interval is not None else 30.0)
+            await asyncio.sleep(interval if interval is not None else 60.0)
 
     # --- reload --------------------------------------------------------------------------
 

@@ -23,6 +23,11 @@ class Notifier:
         self.watchdog_interval = _watchdog_interval(env)
         """Seconds between WATCHDOG=1 pings (half of WatchdogSec), or None when not asked."""
 
+    @property
+    def enabled(self) -> bool:
+        """Whether systemd listens (NOTIFY_SOCKET is set)."""
+        return self._enabled
+
     def _send(self, message: str) -> None:
         if self._sd is not None:
             # sdnotify encodes as latin-1; systemd reads UTF-8: hand it the UTF-8 bytes.
