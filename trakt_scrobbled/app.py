@@ -27,6 +27,7 @@ from trakt_scrobbled.notify import Notifier
 from trakt_scrobbled.outbox import Outbox
 from trakt_scrobbled.parse_worker import WorkerParser
 from trakt_scrobbled.paths import Paths, ensure_state_dir
+from trakt_scrobbled.playstate import PlayStore
 from trakt_scrobbled.players import Player
 from trakt_scrobbled.scrobbler import Scrobbler
 from trakt_scrobbled.sender import Sender, SenderState
@@ -140,9 +141,15 @@ class App:
             )
             self.identifier = self._new_identifier(self.config)
             self.scrobbler = Scrobbler(
-                self.outbox, self.identifier, self.clock, policy_of(self.config)
+                self.outbox,
+                self.identifier,
+                self.clock,
+                policy_of(self.config),
+                plays=PlayStore(conn),
+                rewatch_window=self.config.scrobble.rewatch_window,
             )
             stack.push_async_callback(self.scrobbler.aclose)
+            self.scrobbler.recover()
             self._check_client_id()
 
             scheduler = AsyncIOScheduler(event_loop=loop)
