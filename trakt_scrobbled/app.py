@@ -27,8 +27,8 @@ from trakt_scrobbled.notify import Notifier
 from trakt_scrobbled.outbox import Outbox
 from trakt_scrobbled.parse_worker import WorkerParser
 from trakt_scrobbled.paths import Paths, ensure_state_dir
-from trakt_scrobbled.playstate import PlayStore
 from trakt_scrobbled.players import Player
+from trakt_scrobbled.playstate import PlayStore
 from trakt_scrobbled.scrobbler import Scrobbler
 from trakt_scrobbled.sender import Sender, SenderState
 from trakt_scrobbled.server import LocalServer, ServerError
@@ -138,6 +138,7 @@ class App:
                 self.auth,
                 self.clock,
                 history_after=self.config.scrobble.history_after,
+                limiter=self.limiter,
             )
             self.identifier = self._new_identifier(self.config)
             self.scrobbler = Scrobbler(
@@ -149,7 +150,9 @@ class App:
                 rewatch_window=self.config.scrobble.rewatch_window,
             )
             stack.push_async_callback(self.scrobbler.aclose)
-            self.scrobbler.recover()
+            # A player that outlived the daemon reports its play again within seconds: it goes
+            # on as the same play instead of being closed and started anew.
+            self.scrobbler.recover(hold=10.0)
             self._check_client_id()
 
             scheduler = AsyncIOScheduler(event_loop=loop)
@@ -420,6 +423,7 @@ class App:
                     "source": p.source,
                     "state": str(p.phase),
                     "label": p.label,
+                    "file": p.file,
                     "progress": None if p.progress is None else round(p.progress, 1),
                     "item": None
                     if p.item is None

@@ -1,5 +1,8 @@
 """Snapshots of the plays in progress, so that a daemon killed (or a machine rebooted) after an
 item crossed the watched threshold still records that watch on the next start, with its time.
+
+Plays not identified yet (Trakt unreachable when they began) are kept too, with what the player
+said about them, so that they can still be identified, and recorded, after a restart.
 """
 
 from __future__ import annotations
@@ -9,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from trakt_scrobbled.events import TraktItem
+from trakt_scrobbled.events import Ids, MediaInfo, MediaType, TraktItem
 from trakt_scrobbled.session import Phase, Reported, SessionState
 
 
@@ -17,7 +20,8 @@ from trakt_scrobbled.session import Phase, Reported, SessionState
 class Snapshot:
     source: str
     play_id: str
-    item: TraktItem
+    item: TraktItem | None
+    """None while the play is not identified."""
     phase: Phase
     position: float
     """Seconds at `saved_at`."""
@@ -25,7 +29,11 @@ class Snapshot:
     speed: float
     reported: Reported
     saved_at: float
-    """Wall clock."""
+    """Wall clock; for an `ended` play, when it ended."""
+    media: MediaInfo | None = None
+    """What the player said: to identify the play later, and to know it when it reappears."""
+    ended: bool = False
+    """The play is over and only waits for its identification."""
 
     def revive(self, now: float) -> SessionState:
         """The session as it was when last seen; `now` is this run's monotonic clock."""
@@ -41,6 +49,11 @@ class Snapshot:
             seek_due=None,
         )
 
+    @property
+    def key(self) -> str:
+        """A source has one open play, but may have several ended ones awaiting identification."""
+        return f"{self.source}#{self.play_id}" if self.ended else self.source
+
 
 class PlayStore:
     def __init__(self, conn: sqlite3.Connection) -> None:
@@ -48,46 +61,91 @@ class PlayStore:
 
     def save(self, snap: Snapshot) -> None:
         data: dict[str, Any] = {
-            "item": snap.item.to_json(),
+            "source": snap.source,
+            "item": None if snap.item is None else snap.item.to_json(),
             "phase": str(snap.phase),
             "position": snap.position,
             "duration": snap.duration,
             "speed": snap.speed,
             "reported": str(snap.reported),
+            "media": None if snap.media is None else _media_json(snap.media),
+            "ended": snap.ended,
         }
         self._conn.execute(
             "INSERT INTO plays (source, play_id, data, saved_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(source) DO UPDATE SET play_id = excluded.play_id, "
             "data = excluded.data, saved_at = excluded.saved_at",
-            (snap.source, snap.play_id, json.dumps(data), snap.saved_at),
+            (snap.key, snap.play_id, json.dumps(data), snap.saved_at),
         )
 
     def forget(self, source: str) -> None:
         self._conn.execute("DELETE FROM plays WHERE source = ?", (source,))
 
+    def discard(self, snap: Snapshot) -> None:
+        """Forget this play only: its source may have moved on to a newer one."""
+        self._conn.execute(
+            "DELETE FROM plays WHERE source = ? AND play_id = ?", (snap.key, snap.play_id)
+        )
+
     def load(self) -> list[Snapshot]:
-        out = []
-        for source, play_id, raw, saved_at in self._conn.execute(
+        """Every readable snapshot; an unreadable one cannot be finished and is dropped."""
+        out, unreadable = [], []
+        for key, play_id, raw, saved_at in self._conn.execute(
             "SELECT source, play_id, data, saved_at FROM plays ORDER BY saved_at"
         ).fetchall():
             try:
                 data = json.loads(raw)
+                item, media = data["item"], data.get("media")
                 out.append(
                     Snapshot(
-                        source=source,
+                        source=data.get("source", key),
                         play_id=play_id,
-                        item=TraktItem.from_json(data["item"]),
+                        item=None if item is None else TraktItem.from_json(item),
                         phase=Phase(data["phase"]),
                         position=float(data["position"]),
                         duration=None if data["duration"] is None else float(data["duration"]),
                         speed=float(data["speed"]),
                         reported=Reported(data["reported"]),
                         saved_at=float(saved_at),
+                        media=None if media is None else _media_from_json(media),
+                        ended=bool(data.get("ended", False)),
                     )
                 )
-            except (ValueError, KeyError, TypeError):
-                continue  # an unreadable snapshot cannot be finished; forget it below
+            except (ValueError, KeyError, TypeError, AttributeError):
+                unreadable.append((key,))
+        self._conn.executemany("DELETE FROM plays WHERE source = ?", unreadable)
         return out
 
     def clear(self) -> None:
         self._conn.execute("DELETE FROM plays")
+
+
+def _media_json(media: MediaInfo) -> dict[str, Any]:
+    return {
+        "path": media.path,
+        "title": media.title,
+        "year": media.year,
+        "media_type": str(media.media_type),
+        "show_title": media.show_title,
+        "season": media.season,
+        "episode": media.episode,
+        "ids": media.ids.to_json(),
+        "show_ids": media.show_ids.to_json(),
+        "duration": media.duration,
+    }
+
+
+def _media_from_json(data: dict[str, Any]) -> MediaInfo:
+    duration = data.get("duration")
+    return MediaInfo(
+        path=data.get("path"),
+        title=data.get("title"),
+        year=data.get("year"),
+        media_type=MediaType(data.get("media_type", MediaType.UNKNOWN)),
+        show_title=data.get("show_title"),
+        season=data.get("season"),
+        episode=data.get("episode"),
+        ids=Ids.from_json(data.get("ids")),
+        show_ids=Ids.from_json(data.get("show_ids")),
+        duration=None if duration is None else float(duration),
+    )

@@ -3,6 +3,11 @@
 It turns `PlayerEvent`s into session events, asks identification for the item (asynchronously,
 so a slow search never holds back a pause), queues the machine's scrobbles in the outbox, and
 wakes the machine at its deadlines (debounced seeks, the 1 % mark).
+
+Plays survive what would otherwise cost a watch: a play that ends before it could be identified
+(Trakt unreachable) is kept, in SQLite, until it is; a play the previous run left open is taken
+over when its player reports it again after a restart, and finished where it was last seen
+when the player does not.
 """
 
 from __future__ import annotations
@@ -12,8 +17,8 @@ import contextlib
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from trakt_scrobbled import session
@@ -29,6 +34,7 @@ from trakt_scrobbled.events import (
     Progress,
     Resume,
     Scrobble,
+    ScrobbleVerb,
     Seek,
     SessionEvent,
     Stop,
@@ -39,6 +45,9 @@ from trakt_scrobbled.outbox import Outbox
 from trakt_scrobbled.playstate import PlayStore, Snapshot
 
 log = logging.getLogger(__name__)
+
+FIRST_IDENTIFY_RETRY = 2.0
+"""Seconds before identification is tried again after Trakt was unreachable; doubles each time."""
 
 
 class IdentificationResult(Protocol):
@@ -60,6 +69,8 @@ class NowPlaying:
 
     source: str
     label: str
+    file: str
+    """What the player plays, as it names it (a file name, a title)."""
     item: TraktItem | None
     phase: session.Phase
     progress: float | None
@@ -105,9 +116,16 @@ class Scrobbler:
         self.policy = policy
         self._new_play_id = new_play_id
         self._identify_retry = identify_retry
+        """The longest wait between two identification tries."""
         self._plays = plays
         self.rewatch_window = rewatch_window
         self._sources: dict[str, _Source] = {}
+        self._held: dict[str, Snapshot] = {}
+        """Plays the previous run left open, by source, until that source speaks again."""
+        self._hold_timer: asyncio.TimerHandle | None = None
+        self._ended: dict[str, Snapshot] = {}
+        """Plays over before they could be identified, by play id, until they are."""
+        self._tasks: set[asyncio.Task[None]] = set()
         self._ignored: deque[Ignored] = deque(maxlen=20)
 
     def use(self, identifier: Identifies, policy: session.Policy, rewatch_window: float) -> None:
@@ -116,39 +134,98 @@ class Scrobbler:
         self.policy = policy
         self.rewatch_window = rewatch_window
 
-    def recover(self) -> int:
+    def recover(self, hold: float = 0.0) -> int:
         """Finish the plays a previous run left open (killed, crashed, rebooted).
 
         Each ends where it was last seen, at the time it was last seen: a play that had
         crossed the watched threshold is recorded as watched then, the others just stopped.
+        With `hold` > 0 a play waits that many seconds for its player to report it again
+        (the player outlived the daemon): then it simply goes on, as the same play, and ends
+        when it really ends. Plays that ended unidentified are identified again.
         """
         if self._plays is None:
             return 0
         snapshots = self._plays.load()
-        now = self._clock.monotonic()
         for snap in snapshots:
-            _, actions = session.step(snap.revive(now), Stop(snap.position), now, self.policy)
-            for action in actions:
-                self._queue(snap.source, action, at=snap.saved_at)
-            log.info(
-                "%s: finished the play of %s left open by the last run",
-                snap.source,
-                snap.item.describe(),
-            )
-        self._plays.clear()
+            if snap.ended:
+                if snap.media is None:
+                    self._plays.discard(snap)  # nothing to identify it by
+                    continue
+                self._ended[snap.play_id] = snap
+                self._spawn(
+                    self._identify(snap.source, None, snap.play_id, snap.media),
+                    name=snap.play_id,
+                )
+            elif hold > 0:
+                self._held[snap.source] = snap
+            else:
+                self._finish(snap)
+        if self._held:
+            loop = asyncio.get_running_loop()
+            self._hold_timer = loop.call_later(hold, self._release_held)
         return len(snapshots)
+
+    def _release_held(self) -> None:
+        self._hold_timer = None
+        held, self._held = self._held, {}
+        for snap in held.values():
+            self._finish(snap)
+
+    def _finish(self, snap: Snapshot) -> None:
+        """End a play of the previous run where and when it was last seen."""
+        if self._plays is None:
+            return
+        if snap.item is None:
+            if snap.media is not None:
+                self._keep(snap.source, snap.play_id, snap.media, replace(snap, ended=True))
+            self._plays.discard(snap)
+            return
+        now = self._clock.monotonic()
+        _, actions = session.step(snap.revive(now), Stop(snap.position), now, self.policy)
+        for action in actions:
+            self._queue(snap.source, action, at=snap.saved_at)
+        self._plays.discard(snap)
+        log.info(
+            "%s: finished the play of %s left open by the last run",
+            snap.source,
+            snap.item.describe(),
+        )
+
+    def _adopt(self, snap: Snapshot, event: PlayerEvent, src: _Source) -> None:
+        """The player outlived the last run and still plays the same thing: the play goes on."""
+        media = event.media or MediaInfo()
+        src.state = snap.revive(self._clock.monotonic())
+        src.media = media
+        src.saved = True
+        log.info(
+            "%s: %s goes on (the play the last run left open)", event.source, _media_label(media)
+        )
+        if snap.item is None:
+            src.reason = "identifying"
+            src.identify_task = self._spawn(
+                self._identify(event.source, src, snap.play_id, media), name=snap.play_id
+            )
+        self._continue(event, src)
+        self._step(event.source, src, Tick())
 
     def handle(self, event: PlayerEvent) -> None:
         """Take one player event; called on the event loop, returns at once."""
         src = self._sources.setdefault(event.source, _Source())
+        held = self._held.pop(event.source, None)
+        if held is not None:
+            if event.kind is PlayerEventKind.PLAY and _same_media(held.media, event.media):
+                self._adopt(held, event, src)
+                return
+            self._finish(held)
         if event.kind is PlayerEventKind.PLAY:
             self._begin(event, src)
             return
         converted = _convert(event)
+        before = src.state
         if converted is not None:
             self._step(event.source, src, converted)
         if event.kind is PlayerEventKind.STOP:
-            self._cancel_identify(src)
+            self._ended_unidentified(event.source, src, before, src.state.position)
 
     def _begin(self, event: PlayerEvent, src: _Source) -> None:
         media = event.media or MediaInfo()
@@ -157,7 +234,10 @@ class Scrobbler:
             # reload): the play goes on, it is not a new one.
             self._continue(event, src)
             return
-        self._cancel_identify(src)
+        before = src.state
+        self._ended_unidentified(
+            event.source, src, before, session.position(before, self._clock.monotonic())
+        )
         duration = event.duration if event.duration is not None else media.duration
         play = Play(
             play_id=self._new_play_id(),
@@ -169,11 +249,65 @@ class Scrobbler:
         )
         src.media = media
         src.reason = "identifying"
+        src.identify_task = self._spawn(
+            self._identify(event.source, src, play.play_id, media), name=play.play_id
+        )
         self._step(event.source, src, play)
         log.info("%s: playing %s", event.source, _media_label(media))
-        src.identify_task = asyncio.get_running_loop().create_task(
-            self._identify(event.source, src, play.play_id, media)
+
+    def _ended_unidentified(
+        self, source: str, src: _Source, before: session.SessionState, position: float
+    ) -> None:
+        """A play is over: if it is still being identified, it is kept until it is."""
+        task, src.identify_task = src.identify_task, None
+        if task is None or task.done():
+            return
+        media = src.media
+        if (
+            before.phase is session.Phase.IDLE
+            or before.item is not None
+            or before.play_id is None
+            or media is None
+        ):
+            task.cancel()
+            return
+        snap = Snapshot(
+            source=source,
+            play_id=before.play_id,
+            item=None,
+            phase=session.Phase.IDLE,
+            position=position,
+            duration=before.duration,
+            speed=before.speed,
+            reported=before.reported,
+            saved_at=self._clock.time(),
+            media=media,
+            ended=True,
         )
+        self._keep(source, before.play_id, media, snap)
+
+    def _keep(self, source: str, play_id: str, media: MediaInfo, snap: Snapshot) -> None:
+        """Remember an ended, unidentified play (durably) and identify it until it is."""
+        if self._plays is not None:
+            self._plays.save(snap)
+        known = play_id in self._ended
+        self._ended[play_id] = snap
+        log.info(
+            "%s: %s ended before it could be identified; kept until it is",
+            source,
+            _media_label(media),
+        )
+        # The play's own identification usually runs on; after a restart it starts anew.
+        if not known and not any(t.get_name() == play_id for t in self._tasks):
+            self._spawn(self._identify(source, None, play_id, media), name=play_id)
+
+    def _spawn(
+        self, coro: Coroutine[object, object, None], name: str | None = None
+    ) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _continue(self, event: PlayerEvent, src: _Source) -> None:
         source = event.source
@@ -185,34 +319,63 @@ class Scrobbler:
         elif not event.paused and paused:
             self._step(source, src, Resume(event.position))
 
-    async def _identify(self, source: str, src: _Source, play_id: str, media: MediaInfo) -> None:
-        while True:
+    async def _identify(
+        self, source: str, src: _Source | None, play_id: str, media: MediaInfo | None
+    ) -> None:
+        """Identify play `play_id`, trying again while Trakt cannot be reached.
+
+        The play may end meanwhile (it is then in `_ended`): the watch is recorded once known.
+        """
+        delay = min(FIRST_IDENTIFY_RETRY, self._identify_retry)
+        while media is not None:
             try:
                 result = await self._identifier.identify(media)
             except Exception:
                 log.exception("%s: identification failed", source)
-                src.reason = "identification failed"
+                result = None
+            ended = self._ended.get(play_id)
+            live = src is not None and ended is None and src.state.play_id == play_id
+            if not live and ended is None:
+                return  # replaced by another play, and nothing of it was worth keeping
+            item = None if result is None else result.item
+            if item is not None:
+                if ended is not None:
+                    self._record_ended(ended, item)
+                elif src is not None:
+                    log.info("%s: identified as %s", source, item.describe())
+                    src.reason = None
+                    self._step(source, src, Identified(item))
                 return
-            if src.state.play_id != play_id:
-                return
-            src.reason = result.reason
-            if result.item is not None:
-                log.info("%s: identified as %s", source, result.item.describe())
-                self._step(source, src, Identified(result.item))
-                return
-            if not result.retry_later:
-                reason = result.reason or "not identified"
+            reason = "identification failed" if result is None else result.reason
+            if src is not None and live:
+                src.reason = reason
+            if result is None or not result.retry_later:
+                reason = reason or "not identified"
                 log.info("%s: not scrobbled: %s", source, reason)
                 self._ignored.append(
                     Ignored(self._clock.time(), source, _media_label(media), reason)
                 )
+                if ended is not None:
+                    self._drop_ended(ended)
                 return
-            await self._clock.sleep(self._identify_retry)
+            await self._clock.sleep(delay)
+            delay = min(delay * 2, self._identify_retry)
 
-    def _cancel_identify(self, src: _Source) -> None:
-        if src.identify_task is not None and not src.identify_task.done():
-            src.identify_task.cancel()
-        src.identify_task = None
+    def _record_ended(self, snap: Snapshot, item: TraktItem) -> None:
+        """A play identified after it ended: a watch if it ended past the threshold."""
+        log.info("%s: identified as %s after it ended", snap.source, item.describe())
+        duration = snap.duration
+        if duration is not None and duration > 0:
+            pct = round(min(100.0, max(0.0, snap.position / duration * 100.0)), 2)
+            if pct >= self.policy.watched_threshold:
+                watch = Scrobble(ScrobbleVerb.STOP, snap.play_id, item, pct, watched=True)
+                self._queue(snap.source, watch, at=snap.saved_at)
+        self._drop_ended(snap)
+
+    def _drop_ended(self, snap: Snapshot) -> None:
+        self._ended.pop(snap.play_id, None)
+        if self._plays is not None:
+            self._plays.discard(snap)
 
     def _step(self, source: str, src: _Source, event: SessionEvent) -> None:
         now = self._clock.monotonic()
@@ -226,7 +389,12 @@ class Scrobbler:
         if self._plays is None:
             return
         state = src.state
-        if state.phase is session.Phase.IDLE or state.item is None or state.play_id is None:
+        identifying = src.identify_task is not None and not src.identify_task.done()
+        if (
+            state.phase is session.Phase.IDLE
+            or state.play_id is None
+            or (state.item is None and not identifying)
+        ):
             if src.saved:
                 self._plays.forget(source)
                 src.saved = False
@@ -242,6 +410,7 @@ class Scrobbler:
                 speed=state.speed,
                 reported=state.reported,
                 saved_at=self._clock.time(),
+                media=src.media,
             )
         )
         src.saved = True
@@ -292,6 +461,7 @@ class Scrobbler:
                 NowPlaying(
                     source=source,
                     label=item.describe() if item else _media_label(src.media or MediaInfo()),
+                    file=_media_label(src.media or MediaInfo()),
                     item=item,
                     phase=src.state.phase,
                     progress=session.progress(src.state, now),
@@ -301,14 +471,15 @@ class Scrobbler:
         return out
 
     async def aclose(self) -> None:
-        """Stop timers and identification; sessions are left as they are."""
-        tasks = []
+        """Stop timers and identification; plays are left as they are (and as saved)."""
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
         for src in self._sources.values():
             if src.timer is not None:
                 src.timer.cancel()
-            if src.identify_task is not None:
-                src.identify_task.cancel()
-                tasks.append(src.identify_task)
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -321,6 +492,15 @@ def watch_keys(item: TraktItem) -> tuple[str, ...]:
         return tuple(f"{kind}:{k}:{v}" for k, v in item.ids.to_json().items())
     number = f"S{item.season}E{item.number}" if item.number is not None else f"A{item.number_abs}"
     return tuple(f"show:{k}:{v}:{number}" for k, v in item.show_ids.to_json().items())
+
+
+def _same_media(saved: MediaInfo | None, seen: MediaInfo | None) -> bool:
+    """Whether a player reports the item of a saved play (the duration may be re-measured)."""
+    if saved is None or seen is None:
+        return False
+    if saved.path or seen.path:
+        return saved.path == seen.path
+    return replace(saved, duration=None) == replace(seen, duration=None)
 
 
 def _convert(event: PlayerEvent) -> SessionEvent | None:

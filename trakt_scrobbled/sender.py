@@ -18,7 +18,6 @@ from trakt_scrobbled.history import (
     BATCH_SIZE,
     already_recorded,
     build_batch,
-    can_go_to_history,
     iso,
     not_found,
 )
@@ -33,6 +32,7 @@ from trakt_scrobbled.trakt.errors import (
     TransportError,
     Unauthorized,
 )
+from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,12 @@ class Sender:
         backoff_cap: float = 300.0,
         busy_delay: float = 30.0,
         history_after: float = 60.0,
+        limiter: PostRateLimiter | None = None,
+        restart_gap: float = 1.0,
     ) -> None:
+        """`limiter` is the client's: given it, a row's form (scrobble or history entry) is
+        chosen when the POST may leave, not before a wait for a Retry-After; and the first
+        POST of a run keeps `restart_gap` after whatever a killed previous run last sent."""
         self._outbox = outbox
         self._client = client
         self._auth = auth
@@ -74,6 +79,8 @@ class Sender:
         self._backoff_cap = backoff_cap
         self._busy_delay = busy_delay
         self._history_after = history_after
+        self._limiter = limiter
+        self._restart_gap = restart_gap
         self._wake = asyncio.Event()
         self._failures = 0
         self.state = SenderState.IDLE
@@ -102,6 +109,8 @@ class Sender:
             self.state = state
 
     async def run(self) -> None:
+        if self._limiter is not None:
+            self._limiter.defer(self._restart_gap)
         while True:
             await self._step()
 
@@ -117,6 +126,11 @@ class Sender:
         if row is None:
             self._set_state(SenderState.IDLE)
             await self._wait_wake()
+            return
+        if self._limiter is not None and (wait := self._limiter.wait_time()) > 0:
+            # A watched stop sent after this wait is dated by Trakt when it arrives: decide
+            # between scrobble and history entry afterwards, with the row as it is then.
+            await self._clock.sleep(wait)
             return
         await self._send(row)
 
@@ -141,17 +155,18 @@ class Sender:
 
     async def _send(self, row: OutboxRow) -> None:
         now = self._clock.time()
-        if now - row.created_at > self._history_after:
-            if row.kind is RowKind.STOP and row.watched and can_go_to_history(row.body):
-                n = self._outbox.to_history(now - self._history_after)
-                log.info("%d watch(es) not delivered in time go to the Trakt history", n)
-                return
-            if row.kind is RowKind.START:
-                # "Watching" something that ended long ago would be a lie.
-                self._outbox.complete("skipped: too old to be watching", row)
-                return
-        if row.kind is RowKind.HISTORY:
+        late = self._outbox.to_history(now - self._history_after)
+        if late:
+            log.info("%d watch(es) not delivered in time go to the Trakt history", late)
+        if late or row.kind is RowKind.HISTORY or self._outbox.pending_history(1):
+            # Watches first, whatever row is oldest: one row Trakt keeps refusing (a pause,
+            # a start) must not hold every watch behind it. History entries carry their own
+            # times, so their order against the scrobbles does not matter.
             await self._send_history()
+            return
+        if row.kind is RowKind.START and now - row.created_at > self._history_after:
+            # "Watching" something that ended long ago would be a lie.
+            self._outbox.complete("skipped: too old to be watching", row)
             return
         await self._post([row], row.path, row.body)
 
@@ -162,7 +177,8 @@ class Sender:
             try:
                 history = await self._history_since(min(r.created_at for r in maybe) - _SLACK)
             except TraktError as err:
-                await self._failed(err, rows, self._auth.access_token())
+                # A failed look-up sent nothing: every row stays as unsure as it was.
+                await self._failed(err, rows, self._auth.access_token(), posted=False)
                 return
             found = already_recorded([(r.id, r.body, r.created_at) for r in maybe], history, _SLACK)
             there = [r for r in maybe if r.id in found]
@@ -222,31 +238,43 @@ class Sender:
             log.info("%s %s: %s", row.kind, row.label, result)
             self._outbox.complete(result, row)
 
-    async def _failed(self, err: TraktError, rows: list[OutboxRow], token: str | None) -> None:
+    async def _failed(
+        self, err: TraktError, rows: list[OutboxRow], token: str | None, *, posted: bool = True
+    ) -> None:
         ids = [r.id for r in rows]
         if isinstance(err, RateLimited):
-            # The client already holds further POSTs back for Retry-After.
-            self._outbox.mark_unsent("rate limited", *ids)
+            # The client already holds further POSTs back for Retry-After; not GETs.
+            self._unsent("rate limited", rows)
             if err.retry_after is None:
                 await self._backoff(ids, err)
+            elif not posted:
+                await self._clock.sleep(err.retry_after)
         elif isinstance(err, Unauthorized):
-            self._outbox.mark_unsent("login expired", *ids)
+            self._unsent("login expired", rows)
             if not await self._auth.refresh(self._client, rejected=token):
                 if self._auth.state is AuthState.LOGIN_NEEDED:
                     self._set_state(SenderState.LOGIN_NEEDED)
                 else:
                     await self._backoff(ids, err)
         elif isinstance(err, Forbidden):
-            self._outbox.mark_unsent(str(err), *ids)
+            self._unsent(str(err), rows)
             self.park_client(str(err))
         elif err.retryable:
             if not isinstance(err, TransportError):
-                self._outbox.mark_unsent(str(err), *ids)
+                self._unsent(str(err), rows)
             await self._backoff(ids, err)
         else:
             self._recovered()
             for row in rows:
                 self._outbox.bury(row, str(err))
+
+    def _unsent(self, error: str, rows: list[OutboxRow]) -> None:
+        """This attempt surely did not reach Trakt; an earlier one (answer lost) still may have.
+
+        `rows` are as read before the attempt, so `maybe_sent` tells about the earlier ones.
+        """
+        self._outbox.mark_unsent(error, *(r.id for r in rows if not r.maybe_sent))
+        self._outbox.note_error(error, *(r.id for r in rows if r.maybe_sent))
 
     def _recovered(self) -> None:
         if self._failures:
