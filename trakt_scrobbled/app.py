@@ -518,6 +518,8 @@ class App:
             self.client = self._new_client(new)
             self.sender.use_client(self.client)
             self._check_client_id()
+        if "scrobble" in changed:
+            self.sender.use_history_after(new.scrobble.history_after)
         if changed & {"trakt", "scrobble", "overrides"}:
             self.identifier = self._new_identifier(new)
             self.scrobbler.use(self.identifier, policy_of(new), new.scrobble.rewatch_window)

@@ -87,6 +87,10 @@ class Sender:
         self.last_error: str | None = None
         outbox.on_change(self.wake)
 
+    def use_history_after(self, seconds: float) -> None:
+        """A reloaded [scrobble] history_after."""
+        self._history_after = seconds
+
     def wake(self) -> None:
         self._wake.set()
 
