@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -10,6 +11,16 @@ from trakt_scrobbled.events import PlayerEvent
 
 Emit = Callable[[PlayerEvent], None]
 """Hands an event to the app. Called on the event loop thread only; never blocks."""
+
+log = logging.getLogger(__name__)
+
+
+def emit_safely(emit: Emit, event: PlayerEvent) -> None:
+    """Hand `event` over; a failure downstream is logged and never stops the adapter."""
+    try:
+        emit(event)
+    except Exception:
+        log.exception("%s: handling %s failed", event.source, event.kind)
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from trakt_scrobbled.events import (
     PlayerEventKind,
 )
 from trakt_scrobbled.logonce import LogOnce
-from trakt_scrobbled.players import Connection, Emit
+from trakt_scrobbled.players import Connection, Emit, emit_safely
 
 log = logging.getLogger(__name__)
 
@@ -887,17 +887,16 @@ class _Link:
         media: MediaInfo | None = None,
         end_reason: EndReason | None = None,
     ) -> None:
-        event = PlayerEvent(
-            source=self._source,
-            kind=kind,
-            position=position,
-            duration=self._duration,
-            media=media,
-            paused=self._paused,
-            speed=self._speed,
-            end_reason=end_reason,
+        emit_safely(
+            self._emit,
+            PlayerEvent(
+                source=self._source,
+                kind=kind,
+                position=position,
+                duration=self._duration,
+                media=media,
+                paused=self._paused,
+                speed=self._speed,
+                end_reason=end_reason,
+            ),
         )
-        try:
-            self._emit(event)
-        except Exception:
-            log.exception("kodi: handling %s from %s failed", kind, self._source)

@@ -28,7 +28,7 @@ from watchdog.observers import Observer
 
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.events import EndReason, MediaInfo, PlayerEvent, PlayerEventKind
-from trakt_scrobbled.players import Connection, Emit
+from trakt_scrobbled.players import Connection, Emit, emit_safely
 
 log = logging.getLogger(__name__)
 
@@ -734,20 +734,19 @@ class _Link:
         media: MediaInfo | None = None,
         end_reason: EndReason | None = None,
     ) -> None:
-        event = PlayerEvent(
-            source=self.source,
-            kind=kind,
-            position=position,
-            duration=self._duration,
-            media=media,
-            paused=self._paused,
-            speed=self._speed,
-            end_reason=end_reason,
+        emit_safely(
+            self._emit,
+            PlayerEvent(
+                source=self.source,
+                kind=kind,
+                position=position,
+                duration=self._duration,
+                media=media,
+                paused=self._paused,
+                speed=self._speed,
+                end_reason=end_reason,
+            ),
         )
-        try:
-            self._emit(event)
-        except Exception:
-            log.exception("mpv: handling %s from %s failed", kind, self.source)
 
 
 def _absolute(path: str | None, cwd: str | None) -> str | None:
