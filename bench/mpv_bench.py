@@ -6,7 +6,9 @@ Run from the repository root:  .venv/bin/python -m bench.mpv_bench [--rounds 50]
   matching /scrobble call, over ROUNDS pauses and ROUNDS resumes, spaced > 1 s (Trakt's limit);
 - attach: time from an mpv IPC socket appearing to the daemon being connected to it;
 - cost: the daemon's CPU share, peak RSS and voluntary context switches (all its threads) per
-  minute over WINDOW seconds each: no player, one idle mpv connected, one mpv playing.
+  minute over WINDOW seconds each: no player, one idle mpv connected, one mpv playing;
+- the listener: peak RSS after it served 100 `GET /status` and 100 Plex webhooks (each with a
+  300 KB thumbnail, as Plex sends them).
 """
 
 from __future__ import annotations
@@ -94,11 +96,13 @@ def main() -> None:
     with FakeTrakt() as fake:
         fake.add_movie("The Matrix", 1999, trakt=481, imdb="tt0133093")
         home = Home(root / "home")
+        port = free_port()
         home.config_file.parent.mkdir(parents=True)
         home.config_file.write_text(
             f'[trakt]\nclient_id = "test-client-id"\nclient_secret = "test-secret"\n'
             f'api_url = "{fake.url}"\n\n[mpv]\nsockets = ["{sock_dir}/*.sock"]\n\n'
-            f"[server]\nport = {free_port()}\n"
+            f'[plex]\nenabled = true\nsecret = "{PLEX_SECRET}"\n\n'
+            f"[server]\nport = {port}\n"
         )
         pair = fake.issue_token()
         TokenStore(home.token_file).save(
@@ -155,8 +159,35 @@ def main() -> None:
                     f"{name} -> Trakt: median {1000 * statistics.median(values):.1f} ms, "
                     f"p95 {1000 * percentile(values, 0.95):.1f} ms over {len(values)}"
                 )
+            listener_traffic(daemon.pid, port)
             launcher.close()
             daemon.terminate()
+
+
+PLEX_SECRET = "bench-plex-secret"  # noqa: S105 - the bench daemon's own, thrown away
+
+
+def listener_traffic(pid: int, port: int) -> None:
+    """Serve status and webhook requests as `status` and Plex make them; report peak RSS."""
+    import httpx
+
+    from tests import plex_payloads as px
+
+    body, ctype = px.multipart(px.webhook("library.new", px.movie()), thumb=px.jpeg(300_000))
+    base = f"http://127.0.0.1:{port}"
+    t0 = time.monotonic()
+    with httpx.Client(timeout=10.0) as client:
+        for _ in range(100):
+            client.get(f"{base}/status").raise_for_status()
+            client.post(
+                f"{base}/plex/{PLEX_SECRET}", content=body, headers={"Content-Type": ctype}
+            ).raise_for_status()
+    elapsed = time.monotonic() - t0
+    _, peak, _ = proc_cost(pid)
+    print(
+        f"listener: 100 status + 100 webhooks ({len(body) // 1024} KB each) in {elapsed:.2f} s; "
+        f"peak RSS {peak / 2**20:5.1f} MB"
+    )
 
 
 def _is_post_to(route: str, request: RecordedRequest) -> bool:

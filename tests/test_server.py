@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from tests import plex_payloads as px
 from tests.plex_payloads import SECRET, Stack, plex_stack
+from trakt_scrobbled import server as server_module
 from trakt_scrobbled.events import PlayerEventKind
 from trakt_scrobbled.server import MAX_BODY, LocalServer, ServerError, _is_loopback
 
@@ -309,7 +310,7 @@ async def test_the_secret_never_reaches_a_log(
     await stack.client.get(stack.url)
     await stack.client.post(stack.url, content=b"{", headers={"Content-Type": "application/json"})
     await stack.client.post(f"{base}/plex/{SECRET}/x", content=body, headers=headers)
-    # a request line aiohttp itself refuses: its error log quotes the line
+    # a request line h11 refuses: its error quotes the line, and it is logged (redacted)
     reader, writer = await asyncio.open_connection("127.0.0.1", stack.server.port)
     writer.write(f"POST /plex/{SECRET}\x01 HTTP/1.1\r\nHost: x\r\n\r\n".encode())
     await writer.drain()
@@ -319,7 +320,168 @@ async def test_the_secret_never_reaches_a_log(
     assert answer.startswith(b"HTTP/1.") and b" 400 " in answer.split(b"\r\n")[0]
     logs = our_logs(caplog)
     assert SECRET not in logs
-    assert "/plex/***" in logs  # aiohttp's error log, redacted
+    assert "/plex/***" in logs
+
+
+# --- HTTP itself ---------------------------------------------------------------------------------
+
+
+async def _exchange(port: int, raw: bytes, *, answers: int = 0, limit: float = 5.0) -> bytes:
+    """Send raw bytes; read until `answers` status lines came, or (0) until the server closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        await writer.drain()
+        got = b""
+        async with asyncio.timeout(limit):
+            while chunk := await reader.read(65536):
+                got += chunk
+                if answers and got.count(b"HTTP/1.1 ") >= answers and got.endswith(b"}"):
+                    break
+        return got
+    finally:
+        writer.close()
+
+
+def _post(path: str, body: bytes, ctype: str, *extra: str) -> bytes:
+    head = [f"POST {path} HTTP/1.1", "Host: x", f"Content-Type: {ctype}", *extra]
+    head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def test_requests_share_one_connection_pipelined_or_not(stack: Stack) -> None:
+    body, ctype = px.multipart(px.webhook("media.play", px.movie(view_offset=0)))
+    path = f"/plex/{SECRET}"
+    raw = _post(path, body, ctype) + b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n"
+    answer = await _exchange(stack.server.port, raw, answers=2)
+    assert answer.count(b"HTTP/1.1 200 OK") == 2, answer
+    assert answer.endswith(json.dumps(STATUS, sort_keys=True).encode())
+    assert [e.kind for e in stack.events.events] == [PlayerEventKind.PLAY]
+
+
+async def test_head_of_status_has_no_body(stack: Stack) -> None:
+    response = await stack.client.head(f"http://127.0.0.1:{stack.server.port}/status")
+    assert response.status_code == 200 and response.content == b""
+    assert int(response.headers["Content-Length"]) > 2
+    post = await stack.client.post(f"http://127.0.0.1:{stack.server.port}/status")
+    assert post.status_code == 405 and "GET" in post.headers["Allow"]
+
+
+async def test_a_client_waiting_for_100_continue_gets_it_then_the_answer(stack: Stack) -> None:
+    body, ctype = px.multipart(px.webhook("media.play", px.movie(view_offset=0)))
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.server.port)
+    head, _, _ = _post(f"/plex/{SECRET}", b"", ctype, "Expect: 100-continue").partition(b"\r\n\r\n")
+    head = head.replace(b"Content-Length: 0", f"Content-Length: {len(body)}".encode())
+    writer.write(head + b"\r\n\r\n")
+    await writer.drain()
+    async with asyncio.timeout(5):
+        interim = await reader.readuntil(b"\r\n\r\n")
+        assert interim.startswith(b"HTTP/1.1 100 ")
+        writer.write(body)
+        await writer.drain()
+        final = await reader.readuntil(b"ok\n")
+    writer.close()
+    assert final.startswith(b"HTTP/1.1 200 ")
+    assert len(stack.events.events) == 1
+
+
+async def test_a_refused_expect_100_is_answered_without_waiting_for_the_body(stack: Stack) -> None:
+    body, ctype = px.multipart(px.webhook("media.play", px.movie()))
+    raw = _post(f"/plex/{SECRET}x", b"", ctype, "Expect: 100-continue")
+    raw = raw.replace(b"Content-Length: 0", f"Content-Length: {len(body)}".encode())
+    answer = await _exchange(stack.server.port, raw)  # the server answers, then closes
+    assert answer.startswith(b"HTTP/1.1 404 ") and b"connection: close" in answer.lower()
+
+
+async def test_a_head_over_16_kb_is_431(stack: Stack) -> None:
+    raw = b"GET /status HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000  # and no end yet
+    answer = await _exchange(stack.server.port, raw)
+    assert answer.startswith(b"HTTP/1.1 431 ")
+    assert (await stack.client.get(f"http://127.0.0.1:{stack.server.port}/status")).is_success
+
+
+async def test_a_slow_or_idle_client_is_cut_off(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "HEAD_TIMEOUT", 0.3)
+    monkeypatch.setattr(server_module, "BODY_TIMEOUT", 0.3)
+    loop = asyncio.get_running_loop()
+    # a head that trickles in: the limit is for the whole head, not between bytes
+    reader, writer = await asyncio.open_connection("127.0.0.1", stack.server.port)
+    started = loop.time()
+    async with asyncio.timeout(5):
+        for byte in b"GET /status HTTP/1.1\r\n":
+            writer.write(bytes([byte]))
+            with contextlib.suppress(ConnectionError):
+                await writer.drain()
+            if reader.at_eof():
+                break
+            await asyncio.sleep(0.05)  # pacing the trickle, not waiting for a result
+        assert await reader.read() == b""
+    assert loop.time() - started < 2.0
+    writer.close()
+    # a body that stops half way: 408, and the connection is closed
+    body, ctype = px.multipart(px.webhook("media.play", px.movie()))
+    raw = _post(f"/plex/{SECRET}", body, ctype)
+    answer = await _exchange(stack.server.port, raw[: len(raw) - 10])
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"connection: close" in answer.lower()
+    assert stack.events.events == []
+
+
+async def test_connections_past_the_cap_are_closed_and_the_rest_served(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 3)
+    port = stack.server.port
+    held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+    for _, writer in held:  # each is being served (a partial head), so each takes a place
+        writer.write(b"GET /st")
+        await writer.drain()
+    extra_reader, extra_writer = await asyncio.open_connection("127.0.0.1", port)
+    async with asyncio.timeout(5):
+        assert await extra_reader.read() == b""  # closed unanswered
+    extra_writer.close()
+    for reader, writer in held:
+        writer.write(b"atus HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        async with asyncio.timeout(5):
+            assert (await reader.read()).startswith(b"HTTP/1.1 200 ")
+        writer.close()
+    assert (await stack.client.get(f"http://127.0.0.1:{port}/status")).is_success
+
+
+async def test_stop_closes_idle_connections_at_once_and_lets_a_request_finish() -> None:
+    answered: list[int] = []
+    server = LocalServer("127.0.0.1", 0, status=lambda: STATUS)
+    await server.start()
+    port = server.port
+    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
+    idle_writer.write(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+    await idle_writer.drain()
+    async with asyncio.timeout(5):
+        await idle_reader.readuntil(b'"0.1.0"}')  # answered; the connection is kept alive
+    # a request whose body is still arriving when stop begins
+    body, ctype = px.multipart(px.webhook("media.play", px.movie()))
+    server.set_plex(SECRET, lambda payload: answered.append(1))
+    busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", port)
+    raw = _post(f"/plex/{SECRET}", body, ctype)
+    cut = raw.index(b"\r\n\r\n") + 20  # the head and a little of the body
+    busy_writer.write(raw[:cut])
+    await busy_writer.drain()
+    await asyncio.sleep(0.1)  # lets the server read the head; pacing only
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    stopping = asyncio.create_task(server.stop())
+    async with asyncio.timeout(5):
+        assert await idle_reader.read() == b""  # the idle one closed without waiting
+        assert loop.time() - started < 1.0
+        busy_writer.write(raw[cut:])
+        await busy_writer.drain()
+        assert (await busy_reader.read()).startswith(b"HTTP/1.1 200 ")
+        await stopping
+    assert answered == [1]
+    idle_writer.close()
+    busy_writer.close()
 
 
 # --- fuzz -----------------------------------------------------------------------------------------
@@ -432,7 +594,6 @@ def requests(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
     return draw(st.binary(max_size=512)), ({"Content-Type": ctype} if ctype else {})
 
 
-@pytest.mark.filterwarnings("ignore::aiohttp.BadContentDispositionHeader")
 @settings(
     max_examples=150,
     deadline=None,

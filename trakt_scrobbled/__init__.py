@@ -1,8 +1,5 @@
 """trakt-scrobbled: scrobbles what local media players play to Trakt.tv, durably."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("trakt-scrobbled")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0.0.0"
+# A literal, read by setuptools for the package metadata: asking importlib.metadata at run time
+# would load the email and zipfile packages into the daemon (about 4 MB of resident memory).
+__version__ = "0.1.0"

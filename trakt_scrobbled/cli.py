@@ -127,8 +127,10 @@ def _setup_logging(verbose: bool) -> None:
     if "JOURNAL_STREAM" not in os.environ:
         fmt = "%(asctime)s " + fmt
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt)
-    for noisy in ("httpx", "httpcore", "watchdog", "asyncio", "aiohttp.access", "apscheduler"):
+    for noisy in ("httpx", "httpcore", "watchdog", "asyncio", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # It warns about each malformed webhook body before raising; the listener logs those once.
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 
 def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, Paths]:

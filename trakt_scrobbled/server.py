@@ -1,9 +1,14 @@
 """The local HTTP listener: Plex webhooks in, `status` out.
 
 Plex is the only remote caller, and it cannot sign its webhooks: the URL's secret is the only
-credential, so it is compared in constant time and never logged (the access log is off and
-aiohttp's own error log is redacted). Whatever arrives, the answer is 2xx or 4xx: a webhook
-that crashed the listener, or a 5xx that made Plex retry, would be worse than a lost event.
+credential, so it is compared in constant time and never logged (there is no access log, and
+what is logged about a request has its path masked). Whatever arrives, the answer is 2xx or 4xx:
+a webhook that crashed the listener, or a 5xx that made Plex retry, would be worse than a lost
+event.
+
+HTTP/1.1 is parsed by h11 (already loaded for httpx) and form bodies by python-multipart, both
+streaming; this module only moves bytes between them and the socket. A full web framework for
+two routes cost a fifth of the daemon's memory.
 """
 
 from __future__ import annotations
@@ -11,17 +16,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import http
 import ipaddress
 import json
 import logging
 import re
-import traceback
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from aiohttp import BodyPartReader, MultipartReader, web
+import h11
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
 
 __all__ = [
     "MAX_BODY",
@@ -37,13 +45,28 @@ MAX_BODY = 10 * 1024 * 1024
 """Bytes: Plex's JSON is a few KB, its `thumb` JPEG a few hundred."""
 
 CHUNK = 64 * 1024
-"""Bytes read at a time from a body part, so a thumbnail is never held whole."""
+"""Bytes read from the socket at a time, so a thumbnail is never held whole."""
+
+MAX_HEAD = 16 * 1024
+"""Bytes of request line and headers; more is answered 431."""
+
+HEAD_TIMEOUT = 15.0
+"""Seconds a connection may take to send a request's head (an idle keep-alive included)."""
+
+BODY_TIMEOUT = 10.0
+"""Seconds a body may pause between two reads before the request is answered 408."""
 
 DISCARD_SECONDS = 5.0
 """Seconds spent reading the unwanted rest of a body before answering."""
 
+SEND_TIMEOUT = 10.0
+"""Seconds an answer may take to leave, for a client that stopped reading."""
+
 SHUTDOWN_TIMEOUT = 2.0
 """Seconds `stop` lets requests in flight finish."""
+
+MAX_CONNECTIONS = 64
+"""Open connections at once; more are closed unanswered (a stuck client can't take them all)."""
 
 PlexHandler = Callable[[Mapping[str, Any]], object]
 """Takes one webhook's payload object; returns what it did, for a debug log line."""
@@ -53,6 +76,7 @@ StatusProvider = Callable[[], Mapping[str, Any]]
 
 _PLEX_PATH = re.compile(r"/plex/[^\s\"'?#]*")
 _MASKED = "/plex/***"
+_TEXT = "text/plain; charset=utf-8"
 
 
 class ServerError(Exception):
@@ -60,12 +84,24 @@ class ServerError(Exception):
 
 
 class _Rejected(Exception):
-    """A webhook answered with a 4xx; `reason` is safe to log and send back."""
+    """A request answered with a 4xx; `reason` is safe to log and send back."""
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    status: int
+    body: bytes
+    content_type: str = _TEXT
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def _text(status: int, text: str, *headers: tuple[str, str]) -> _Answer:
+    return _Answer(status, (text + "\n").encode(), _TEXT, headers)
 
 
 class LocalServer:
@@ -92,7 +128,8 @@ class LocalServer:
         self._secret_digest: bytes | None = None
         self._secret = ""
         self._on_webhook: PlexHandler | None = None
-        self._runner: web.AppRunner | None = None
+        self._server: asyncio.Server | None = None
+        self._connections: dict[asyncio.Task[None], _Link] = {}
         self.set_plex(plex_secret, on_webhook)
 
     def set_plex(self, secret: str, handler: PlexHandler | None) -> None:
@@ -110,9 +147,10 @@ class LocalServer:
     @property
     def port(self) -> int:
         """The port listened on: the configured one, or the one picked for port 0."""
-        runner = self._runner
-        if runner is not None:
-            for address in runner.addresses:
+        server = self._server
+        if server is not None:
+            for sock in server.sockets:
+                address = sock.getsockname()
                 if isinstance(address, tuple) and len(address) >= 2:
                     return int(address[1])
         return self._port
@@ -130,76 +168,97 @@ class LocalServer:
         await self.stop()
 
     async def start(self) -> None:
-        if self._runner is not None:
+        if self._server is not None:
             raise RuntimeError("the local server is already started")
-        app = web.Application(client_max_size=self._max_body, middlewares=[self._guard])
-        app.router.add_route("*", "/plex/{secret}", self._plex)
-        app.router.add_get("/status", self._serve_status)
-        runner = web.AppRunner(
-            app,
-            handle_signals=False,
-            access_log=None,  # its lines would carry the webhook secret
-            logger=_RedactingLogger(logging.getLogger("aiohttp.server"), self._redact),
-            shutdown_timeout=SHUTDOWN_TIMEOUT,
-            lingering_time=0,  # `_discard_rest` does it
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self._port)
         try:
-            await site.start()
+            self._server = await asyncio.start_server(
+                self._serve, self.host, self._port, reuse_address=True, limit=CHUNK
+            )
         except OSError as err:
-            await runner.cleanup()
             reason = err.strerror or str(err) or type(err).__name__
             raise ServerError(f"cannot listen on {self.host}:{self._port}: {reason}") from err
-        self._runner = runner
         log.info("listening on %s:%s", self.host, self.port)
 
     async def stop(self) -> None:
-        runner, self._runner = self._runner, None
-        if runner is not None:
-            await runner.cleanup()
+        """Stop listening; requests in flight get `SHUTDOWN_TIMEOUT` to finish, then are cut."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        for link in self._connections.values():
+            if not link.busy:  # waiting for a next request that is not coming now
+                link.abort()
+        if self._connections:
+            _, late = await asyncio.wait(list(self._connections), timeout=SHUTDOWN_TIMEOUT)
+            for task in late:
+                self._connections[task].abort()  # its next read or write fails, and it ends
+                task.cancel()  # unless it was stuck elsewhere
+            if late:
+                await asyncio.wait(late)
+        await server.wait_closed()
 
-    # --- request handling --------------------------------------------------------------------
+    # --- connections -------------------------------------------------------------------------
 
-    @web.middleware
-    async def _guard(
-        self,
-        request: web.Request,
-        handler: Callable[[web.Request], Any],
-    ) -> web.StreamResponse:
-        """Never a 5xx: anything unexpected is logged (the path masked) and answered 400."""
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is None or len(self._connections) >= MAX_CONNECTIONS:
+            log.debug("too many connections: one closed unanswered")
+            writer.transport.abort()
+            return
+        link = _Link(reader, writer, self._max_body)
+        self._connections[task] = link
         try:
-            response: web.StreamResponse = await handler(request)
-        except web.HTTPException:
-            await self._discard_rest(request)
-            raise
-        except Exception:
-            log.exception("unexpected error answering %s %s", request.method, _safe_path(request))
-            response = web.Response(status=400, text="bad request\n")
-        if not await self._discard_rest(request):
-            response.force_close()
-        return response
+            while await self._exchange(link):
+                link.conn.start_next_cycle()
+        except (OSError, TimeoutError, h11.LocalProtocolError) as err:
+            log.debug("a connection ended early: %s", self._redact(repr(err)))
+        except asyncio.CancelledError:
+            # Only `stop` cancels, and nothing awaits this task; re-raised, Python 3.11's stream
+            # callback would log the cancellation as an error.
+            writer.transport.abort()
+        finally:
+            self._connections.pop(task, None)
+            writer.close()
 
-    async def _discard_rest(self, request: web.Request) -> bool:
-        """Read and drop what is left of the body, so that the client gets to read the answer.
-
-        A client still sending when the connection closes sees a reset, not our 404 or 413.
-        Bounded in bytes and time; False when the rest was too much (then the connection
-        closes). aiohttp's own "lingering" read is off: it stalls a shutdown.
-        """
-        content = request.content
+    async def _exchange(self, link: _Link) -> bool:
+        """Answer one request; True when the connection can carry another."""
         try:
-            async with asyncio.timeout(DISCARD_SECONDS):
-                while await content.readany():
-                    if content.total_bytes > 2 * self._max_body:
-                        return False
-        except Exception:  # timed out, the client went away, a broken chunked encoding
+            request = await link.next_request()
+        except h11.RemoteProtocolError as err:
+            status = err.error_status_hint if 400 <= err.error_status_hint < 500 else 400
+            log.debug("refused a malformed request (%s): %s", status, self._redact(str(err)))
+            await link.respond(_text(status, "bad request"), close=True)
             return False
-        return True
+        if request is None:
+            return False
+        link.busy = True
+        try:
+            answer = await self._route(link, request)
+        except _Rejected as rejected:
+            answer = _text(rejected.status, rejected.reason)
+        except Exception:
+            log.exception("unexpected error answering %s %s", request.method, request.safe_path)
+            answer = _text(400, "bad request")
+        keep = answer.status != 408 and await link.discard_rest()
+        await link.respond(answer, close=not keep, head=request.method == "HEAD")
+        link.busy = False
+        return keep and link.conn.our_state is h11.DONE and link.finished()
 
-    async def _plex(self, request: web.Request) -> web.StreamResponse:
+    async def _route(self, link: _Link, request: _Request) -> _Answer:
+        segments = request.path.split("/")
+        if request.path == "/status":
+            if request.method not in ("GET", "HEAD"):
+                return _text(405, "use GET", ("Allow", "GET, HEAD"))
+            return self._serve_status(link.peer)
+        if len(segments) == 3 and segments[1] == "plex" and segments[2]:
+            return await self._plex(link, request, urllib.parse.unquote(segments[2]))
+        return _text(404, "not found")
+
+    # --- routes ------------------------------------------------------------------------------
+
+    async def _plex(self, link: _Link, request: _Request, secret: str) -> _Answer:
         handler, digest = self._on_webhook, self._secret_digest
-        given = _digest(request.match_info.get("secret", ""))
+        given = _digest(secret)
         if handler is None or digest is None or not hmac.compare_digest(given, digest):
             if handler is not None and not self._warned_secret:
                 self._warned_secret = True
@@ -209,42 +268,42 @@ class LocalServer:
                 )
             else:
                 log.debug("plex: a request with a wrong secret, or plex is off: 404")
-            return web.Response(status=404, text="not found\n")
+            return _text(404, "not found")
         if request.method != "POST":
-            return web.Response(status=405, text="use POST\n", headers={"Allow": "POST"})
+            return _text(405, "use POST", ("Allow", "POST"))
         try:
-            payload = await self._payload(request)
+            payload = await self._payload(link, request)
         except _Rejected as rejected:
             log.info("plex: webhook refused (%s %s)", rejected.status, rejected.reason)
-            return web.Response(status=rejected.status, text=rejected.reason + "\n")
+            raise
         outcome = handler(payload)
         log.debug("plex: webhook %.60s: %s", payload.get("event"), outcome)
-        return web.Response(text="ok\n")
+        return _text(200, "ok")
 
-    async def _serve_status(self, request: web.Request) -> web.StreamResponse:
-        if not _is_loopback(request.remote):
-            return web.Response(status=403, text="status is for local clients only\n")
+    def _serve_status(self, peer: str | None) -> _Answer:
+        if not _is_loopback(peer):
+            return _text(403, "status is for local clients only")
         data: Mapping[str, Any] = self._status() if self._status is not None else {}
         text = json.dumps(data, default=str, sort_keys=True)
-        return web.Response(text=text, content_type="application/json")
+        return _Answer(200, text.encode(), "application/json; charset=utf-8")
 
     # --- bodies ------------------------------------------------------------------------------
 
-    async def _payload(self, request: web.Request) -> Mapping[str, Any]:
-        length = request.content_length
-        if length is not None and length > self._max_body:
+    async def _payload(self, link: _Link, request: _Request) -> Mapping[str, Any]:
+        length = request.headers.get("content-length")
+        if length is not None and int(length) > self._max_body:  # h11 checked it is digits
             raise _Rejected(413, "body too large")
-        ctype = request.content_type
-        if ctype == "multipart/form-data":
-            return await self._from_multipart(request)
-        if ctype == "application/json":
-            whole = _json_object(await self._read_all(request))
+        mime, params = parse_options_header(request.headers.get("content-type", ""))
+        if mime == b"multipart/form-data":
+            return await self._from_multipart(link, params.get(b"boundary", b""))
+        if mime == b"application/json":
+            whole = _json_object(await link.read_all())
             inner = whole.get("payload")
             if isinstance(inner, str):
                 return _json_object(inner.encode("utf-8", "surrogatepass"))
             return inner if isinstance(inner, dict) else whole
-        if ctype == "application/x-www-form-urlencoded":
-            text = _utf8(await self._read_all(request))
+        if mime == b"application/x-www-form-urlencoded":
+            text = _utf8(await link.read_all())
             try:
                 fields = urllib.parse.parse_qs(text, keep_blank_values=True, max_num_fields=64)
             except ValueError as err:
@@ -255,58 +314,223 @@ class LocalServer:
             return _json_object(values[0].encode("utf-8", "surrogatepass"))
         raise _Rejected(400, "unsupported content type")
 
-    async def _from_multipart(self, request: web.Request) -> Mapping[str, Any]:
-        payload: bytes | None = None
+    async def _from_multipart(self, link: _Link, boundary: bytes) -> Mapping[str, Any]:
+        if not boundary:
+            raise _Rejected(400, "malformed multipart: no boundary")
+        form = _Form()
         try:
-            reader = MultipartReader(request.headers, request.content)
-            while (part := await reader.next()) is not None:
-                if not isinstance(part, BodyPartReader):
-                    raise _Rejected(400, "nested multipart")
-                if payload is None and part.name == "payload":
-                    payload = await self._read_part(request, part, keep=True)
-                else:
-                    await self._read_part(request, part, keep=False)  # `thumb`: discarded
-        except _Rejected:
-            raise
-        except Exception as err:  # aiohttp's parser errors have no common base
-            self._check_size(request)  # a body cut short by the limit is a 413, not a 400
+            parser = MultipartParser(boundary, form.callbacks())
+            async for chunk in link.body():
+                if not form.ended:  # an epilogue after the last part is read, not parsed
+                    parser.write(chunk)
+            parser.finalize()
+        except FormParserError as err:
             raise _Rejected(400, "malformed multipart") from err
-        await self._drain(request)
-        if payload is None:
+        if not form.ended:
+            raise _Rejected(400, "malformed multipart: cut short")
+        if form.payload is None:
             raise _Rejected(400, "no payload part")
-        return _json_object(payload)
-
-    async def _read_part(self, request: web.Request, part: BodyPartReader, *, keep: bool) -> bytes:
-        kept = bytearray()
-        while chunk := await part.read_chunk(CHUNK):
-            self._check_size(request)
-            if keep:
-                kept += chunk
-        self._check_size(request)
-        return bytes(kept)
-
-    async def _read_all(self, request: web.Request) -> bytes:
-        body = bytearray()
-        while chunk := await request.content.readany():
-            self._check_size(request)
-            body += chunk
-        self._check_size(request)
-        return bytes(body)
-
-    async def _drain(self, request: web.Request) -> None:
-        """Read what follows the last part (an epilogue), still within the limit."""
-        while await request.content.readany():
-            self._check_size(request)
-
-    def _check_size(self, request: web.Request) -> None:
-        """Enforce the limit on what was received so far, whatever the headers said."""
-        if request.content.total_bytes > self._max_body:
-            raise _Rejected(413, "body too large")
+        return _json_object(form.payload)
 
     def _redact(self, text: str) -> str:
         text = _PLEX_PATH.sub(_MASKED, text)
         secret = self._secret
         return text.replace(secret, "***") if secret else text
+
+
+# --- one connection -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    """Lower-case names; a repeated header keeps its last value."""
+
+    @property
+    def safe_path(self) -> str:
+        return _MASKED if self.path.startswith("/plex") else self.path
+
+
+class _Link:
+    """One client connection: h11's state, fed from the socket, with every wait bounded."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        max_body: int,
+    ) -> None:
+        self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        self.busy = False
+        """Between a request's head and the end of its answer (`stop` waits for those)."""
+        self._reader = reader
+        self._writer = writer
+        self._max_body = max_body
+        self._received = 0
+        peer = writer.get_extra_info("peername")
+        self.peer: str | None = str(peer[0]) if isinstance(peer, tuple) and peer else None
+
+    def abort(self) -> None:
+        self._writer.transport.abort()
+
+    async def _event(self, seconds: float) -> object:
+        """The next h11 event, read within `seconds` in all (a trickle does not reset it)."""
+        async with asyncio.timeout(seconds):
+            while (event := self.conn.next_event()) is h11.NEED_DATA:
+                self.conn.receive_data(await self._reader.read(CHUNK))
+        return event
+
+    async def next_request(self) -> _Request | None:
+        """The next request's head; None when the client is done or idled past the timeout."""
+        self._received = 0
+        try:
+            event = await self._event(HEAD_TIMEOUT)
+        except TimeoutError:
+            return None
+        if not isinstance(event, h11.Request):
+            return None  # ConnectionClosed (PAUSED cannot come: each cycle is read to its end)
+        target = event.target.decode("ascii", "replace")
+        path = urllib.parse.urlsplit(target).path if target != "*" else target
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in event.headers}
+        return _Request(event.method.decode("ascii", "replace"), path or "/", headers)
+
+    async def body(self) -> AsyncIterator[bytes]:
+        """The body's bytes as they arrive; 413 past the limit, 408 when it stalls."""
+        if self.conn.they_are_waiting_for_100_continue:
+            await self._send(
+                self.conn.send(h11.InformationalResponse(status_code=100, headers=[])) or b""
+            )
+        while self.conn.their_state is h11.SEND_BODY:
+            try:
+                event = await self._event(BODY_TIMEOUT)
+            except TimeoutError as err:
+                raise _Rejected(408, "the body stalled") from err
+            except h11.RemoteProtocolError as err:  # a broken chunk, or the client hung up
+                raise _Rejected(400, "malformed body") from err
+            if isinstance(event, h11.Data):
+                self._received += len(event.data)
+                if self._received > self._max_body:
+                    raise _Rejected(413, "body too large")
+                yield bytes(event.data)
+
+    async def read_all(self) -> bytes:
+        body = bytearray()
+        async for chunk in self.body():
+            body += chunk
+        return bytes(body)
+
+    async def discard_rest(self) -> bool:
+        """Read and drop what is left of the body, so that the client gets to read the answer.
+
+        A client still sending when the connection closes sees a reset, not our 404 or 413.
+        Bounded in bytes and time; False when the rest was too much, or the client waits for
+        a `100 Continue` it will not get (then the connection closes after the answer).
+        """
+        conn = self.conn
+        if conn.their_state is not h11.SEND_BODY:
+            return self.finished()
+        if conn.they_are_waiting_for_100_continue:
+            return False
+        try:
+            async with asyncio.timeout(DISCARD_SECONDS):
+                while conn.their_state is h11.SEND_BODY:
+                    event = await self._event(DISCARD_SECONDS)
+                    if isinstance(event, h11.Data):
+                        self._received += len(event.data)
+                        if self._received > 2 * self._max_body:
+                            return False
+        except (TimeoutError, h11.RemoteProtocolError):
+            return False
+        return self.finished()
+
+    def finished(self) -> bool:
+        """The client has sent its whole request."""
+        return self.conn.their_state is h11.DONE
+
+    async def respond(self, answer: _Answer, *, close: bool, head: bool = False) -> None:
+        if self.conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        headers = [
+            ("Content-Type", answer.content_type),
+            ("Content-Length", str(len(answer.body))),
+            *answer.headers,
+        ]
+        if close:
+            headers.append(("Connection", "close"))
+        phrase = http.HTTPStatus(answer.status).phrase.encode()
+        response = h11.Response(status_code=answer.status, headers=headers, reason=phrase)
+        out = self.conn.send(response)
+        if not head and answer.body:
+            out = (out or b"") + (self.conn.send(h11.Data(data=answer.body)) or b"")
+        out = (out or b"") + (self.conn.send(h11.EndOfMessage()) or b"")
+        await self._send(out)
+
+    async def _send(self, data: bytes) -> None:
+        self._writer.write(data)
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await self._writer.drain()
+
+
+class _Form:
+    """python-multipart callbacks that keep the first `payload` part and drop the rest."""
+
+    def __init__(self) -> None:
+        self.payload: bytes | None = None
+        self.ended = False
+        self._field = bytearray()
+        self._value = bytearray()
+        self._headers: dict[bytes, bytes] = {}
+        self._kept: bytearray | None = None
+
+    def callbacks(self) -> Any:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": self._header_field,
+            "on_header_value": self._header_value,
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+            "on_end": self._end,
+        }
+
+    def _part_begin(self) -> None:
+        self._headers.clear()
+        self._kept = None
+
+    def _header_field(self, data: bytes, start: int, end: int) -> None:
+        self._field += data[start:end]
+
+    def _header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def _header_end(self) -> None:
+        self._headers[bytes(self._field).lower()] = bytes(self._value)
+        self._field.clear()
+        self._value.clear()
+
+    def _headers_finished(self) -> None:
+        ctype, _ = parse_options_header(self._headers.get(b"content-type", b"").decode("latin-1"))
+        if ctype.startswith(b"multipart/"):
+            raise _Rejected(400, "nested multipart")
+        disposition = self._headers.get(b"content-disposition", b"").decode("latin-1")
+        _, params = parse_options_header(disposition)
+        if self.payload is None and params.get(b"name") == b"payload":
+            self._kept = bytearray()
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._kept is not None:  # `thumb` and anything else: dropped as it streams by
+            self._kept += data[start:end]
+
+    def _part_end(self) -> None:
+        if self._kept is not None:
+            self.payload = bytes(self._kept)
+            self._kept = None
+
+    def _end(self) -> None:
+        self.ended = True
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -334,14 +558,6 @@ def _json_object(data: bytes) -> dict[str, Any]:
     return value
 
 
-def _safe_path(request: web.Request) -> str:
-    try:
-        path = request.path
-    except Exception:
-        return "?"
-    return _MASKED if path.startswith("/plex") else path
-
-
 def _is_loopback(remote: str | None) -> bool:
     """The peer's own address (never a forwarded header) is a loopback one."""
     if not remote:
@@ -353,36 +569,3 @@ def _is_loopback(remote: str | None) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped.is_loopback
     return address.is_loopback
-
-
-class _RedactingLogger(logging.LoggerAdapter[logging.Logger]):
-    """aiohttp's error logger with `/plex/<secret>` masked, tracebacks included."""
-
-    def __init__(self, logger: logging.Logger, redact: Callable[[str], str]) -> None:
-        super().__init__(logger, {})
-        self._redact = redact
-
-    def log(
-        self,
-        level: int,
-        msg: object,
-        *args: object,
-        exc_info: Any = None,
-        **kwargs: Any,
-    ) -> None:
-        if not self.isEnabledFor(level):
-            return
-        try:
-            text = str(msg) % args if args else str(msg)
-        except (TypeError, ValueError):
-            text = " ".join(map(str, (msg, *args)))
-        if exc_info:
-            if isinstance(exc_info, BaseException):
-                exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
-            elif not isinstance(exc_info, tuple):
-                exc_info = None
-            if exc_info is not None and exc_info[0] is not None:
-                text += "\n" + "".join(traceback.format_exception(*exc_info)).rstrip()
-        kwargs.pop("stack_info", None)
-        kwargs.pop("stacklevel", None)
-        self.logger.log(level, "%s", self._redact(text), **kwargs)
