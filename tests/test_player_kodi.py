@@ -63,6 +63,29 @@ async def play(rec: EventRecorder, control: KodiControl, path: Path) -> PlayerEv
 
 
 @pytest.mark.kodi
+async def test_samples_just_after_a_seek_do_not_pull_the_position_back(
+    kodi: KodiProcess, kodi_media: MediaFiles
+) -> None:
+    """Kodi's clock reads the pre-seek time for ~0.5 s after `OnSeek`: a pause then samples it."""
+    player = adapter(kodi.port, progress_interval=60.0)
+    async with running(player) as rec:
+        await attached(player)
+        await play(rec, kodi.control, kodi_media.movie)
+        await kodi.control.wait_playing(at_least=1.0)
+        mark = len(rec.events)
+        await kodi.control.seek(100)
+        seek = await rec.wait_for_event(kind(K.SEEK), after=mark)
+        await kodi.control.pause()
+        paused = await rec.wait_for_event(kind(K.PAUSE), after=mark)
+        mark = len(rec.events)
+        await kodi.control.stop()
+        stop = await rec.wait_for_event(kind(K.STOP), after=mark)
+    assert seek.position == pytest.approx(100, abs=1)
+    assert paused.position == pytest.approx(100, abs=1.5)
+    assert stop.position == pytest.approx(paused.position, abs=0.5)
+
+
+@pytest.mark.kodi
 async def test_play_pause_resume_seek_stop(kodi: KodiProcess, kodi_media: MediaFiles) -> None:
     player = adapter(kodi.port, progress_interval=0.3)
     async with running(player) as rec:

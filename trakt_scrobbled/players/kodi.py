@@ -32,6 +32,7 @@ from trakt_scrobbled.events import (
 )
 from trakt_scrobbled.logonce import LogOnce
 from trakt_scrobbled.players import Connection, Emit, emit_safely
+from trakt_scrobbled.players.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,17 @@ Opening another item while one is paused makes Kodi send `OnResume` for the OLD 
 `GetItem` still names it), then `OnPlay` of the new one: an `OnPlay` within the grace means
 the resume was not a resume.
 """
+
+SEEK_SETTLE = 5.0
+"""Seconds after an `OnSeek` during which Kodi's clock may still read the pre-seek time.
+
+Measured on Kodi 20 with a local file: `GetProperties` answers the old time for ~0.5 s after
+`OnSeek` (which itself carries the new one); a slow source takes longer. Within this window a
+sample more than `STALE_GAP` from the sought position is that stale clock, not a position.
+"""
+
+STALE_GAP = 2.0
+"""Seconds between a sample and our estimate beyond which, just after a seek, it is stale."""
 
 POLL_OVERLAP = 2.0
 """Seconds after the poll on connect during which an `OnPlay` of the item it found is its echo.
@@ -434,6 +446,10 @@ class _Link:
         self._position: float | None = None
         self._position_at = 0.0
         self._tick_queued = False
+        self._sought_at: float | None = None
+        self._ticker = Ticker(
+            self._clock, player._progress_interval, self._tick_due, f"{self._source} progress"
+        )
         self._resume_generation = 0
         self._resume_pending = False
 
@@ -449,7 +465,6 @@ class _Link:
         self._inbox.put_nowait(_Sync())
         self._tasks = [
             asyncio.create_task(self._read_loop(), name=f"{self._source} reader"),
-            asyncio.create_task(self._tick_loop(), name=f"{self._source} progress"),
         ]
         try:
             while True:
@@ -458,8 +473,10 @@ class _Link:
                     self._gone()
                     return
                 await self._handle(message)
+                self._ticker.switch(self._playing())
         finally:
             self._close()
+            await self._ticker.close()
             tasks = self._tasks
             for task in tasks:
                 task.cancel()
@@ -570,12 +587,10 @@ class _Link:
                 )
             return None
 
-    async def _tick_loop(self) -> None:
-        while True:
-            await self._clock.sleep(self._player._progress_interval)
-            if self._playing() and not self._tick_queued:
-                self._tick_queued = True
-                self._inbox.put_nowait(_Tick())
+    def _tick_due(self) -> None:
+        if not self._tick_queued:
+            self._tick_queued = True
+            self._inbox.put_nowait(_Tick())
 
     # --- what Kodi says ----------------------------------------------------------------------
 
@@ -640,6 +655,7 @@ class _Link:
                     await self._sample()
                 else:
                     self._remember(position)
+                    self._sought_at = self._clock.monotonic()
                 self._send(PlayerEventKind.SEEK, self._estimate())
             case "Player.OnSpeedChanged":
                 speed = _float(_dict(data.get("player")).get("speed"))
@@ -720,7 +736,9 @@ class _Link:
     def _absorb(self, props: Mapping[str, Any] | None) -> None:
         if props is None:
             return
-        self._remember(_seconds(props.get("time")))
+        position = _seconds(props.get("time"))
+        if not self._stale(position):
+            self._remember(position)
         speed = _float(props.get("speed"))
         if speed:
             self._speed = speed
@@ -846,6 +864,16 @@ class _Link:
             self._position = max(0.0, position)
             self._position_at = self._clock.monotonic()
 
+    def _stale(self, sampled: float | None) -> bool:
+        """A sampled time that is Kodi's pre-seek clock (see `SEEK_SETTLE`)."""
+        if sampled is None or self._sought_at is None:
+            return False
+        if self._clock.monotonic() - self._sought_at >= SEEK_SETTLE:
+            self._sought_at = None
+            return False
+        expected = self._estimate()
+        return expected is not None and abs(sampled - expected) > STALE_GAP
+
     def _rebase(self) -> None:
         """Fold the extrapolation so far into the anchor, before pause or speed change."""
         self._position = self._estimate()
@@ -873,6 +901,7 @@ class _Link:
         self._polled = None
         self._paused = False
         self._position = None
+        self._sought_at = None
         self._duration = None
         self._title = None
 

@@ -29,6 +29,7 @@ from watchdog.observers import Observer
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.events import EndReason, MediaInfo, PlayerEvent, PlayerEventKind
 from trakt_scrobbled.players import Connection, Emit, emit_safely
+from trakt_scrobbled.players.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -420,7 +421,6 @@ class _Link:
         self.source = f"mpv:{path}"
         self._clock = clock
         self._emit = emit
-        self._interval = progress_interval
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[_Message] = asyncio.Queue()
         self._client: Any = None
@@ -436,6 +436,7 @@ class _Link:
         self._stop_pending = False
         self._stop_position: float | None = None
         self._tick_queued = False
+        self._ticker = Ticker(clock, progress_interval, self._tick_due, f"{self.source} progress")
 
     def describe(self) -> str:
         if self._state is _State.PLAYING:
@@ -494,7 +495,6 @@ class _Link:
 
     async def serve(self) -> None:
         """Follow mpv until the socket closes; cancelling detaches without any STOP."""
-        ticker = asyncio.create_task(self._tick_loop(), name=f"{self.source} progress")
         self._queue.put_nowait(_Sync())
         try:
             while True:
@@ -503,8 +503,9 @@ class _Link:
                     await self._gone()
                     return
                 await self._handle(message)
+                self._ticker.switch(self._state is _State.PLAYING and not self._paused)
         finally:
-            ticker.cancel()
+            await self._ticker.close()
             self._closing = True
             await asyncio.to_thread(_close_client, self._client)
 
@@ -523,13 +524,10 @@ class _Link:
             self._stop(EndReason.GONE, self._estimate())
         self._state = _State.IDLE
 
-    async def _tick_loop(self) -> None:
-        while True:
-            await self._clock.sleep(self._interval)
-            playing = self._state is _State.PLAYING and not self._paused
-            if playing and not self._tick_queued:
-                self._tick_queued = True
-                self._queue.put_nowait(_Tick())
+    def _tick_due(self) -> None:
+        if not self._tick_queued:
+            self._tick_queued = True
+            self._queue.put_nowait(_Tick())
 
     def _query_sync(self, names: Sequence[str]) -> list[object]:
         values: list[object] = []
