@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import socket
+import struct
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 
 from tests import plex_payloads as px
 from tests.plex_payloads import SECRET, Stack, plex_stack
+from tests.realplayers import wait_until
 from trakt_scrobbled import server as server_module
 from trakt_scrobbled.events import PlayerEventKind
 from trakt_scrobbled.server import MAX_BODY, LocalServer, ServerError, _is_loopback
@@ -426,6 +428,29 @@ async def test_a_slow_or_idle_client_is_cut_off(
     answer = await _exchange(stack.server.port, raw[: len(raw) - 10])
     assert answer.startswith(b"HTTP/1.1 408 ") and b"connection: close" in answer.lower()
     assert stack.events.events == []
+
+
+async def test_a_client_hanging_up_mid_body_is_no_error(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    body, ctype = px.multipart(px.webhook("media.play", px.movie()), thumb=px.jpeg(200_000))
+    raw = _post(f"/plex/{SECRET}", body, ctype)
+    for hang_up in ("reset", "close"):
+        sock = socket.socket()
+        if hang_up == "reset":  # SO_LINGER 0: close() sends a TCP RST
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.connect(("127.0.0.1", stack.server.port))
+        _, writer = await asyncio.open_connection(sock=sock)
+        writer.write(raw[: len(raw) // 2])
+        await writer.drain()
+        await wait_until(lambda: stack.server.requests_in_flight == 1, what="the body begun")
+        writer.close()
+        await wait_until(lambda: stack.server.requests_in_flight == 0, what="the request over")
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert stack.events.events == []
+    body, headers = valid_body()
+    assert (await stack.client.post(stack.url, content=body, headers=headers)).status_code == 200
 
 
 async def test_connections_past_the_cap_are_closed_and_the_rest_served(

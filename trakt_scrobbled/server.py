@@ -155,6 +155,11 @@ class LocalServer:
                     return int(address[1])
         return self._port
 
+    @property
+    def requests_in_flight(self) -> int:
+        """Requests between their head and the end of their answer."""
+        return sum(link.busy for link in self._connections.values())
+
     async def __aenter__(self) -> LocalServer:
         await self.start()
         return self
@@ -236,6 +241,8 @@ class LocalServer:
             answer = await self._route(link, request)
         except _Rejected as rejected:
             answer = _text(rejected.status, rejected.reason)
+        except OSError:
+            raise  # the client hung up mid-body: nobody to answer, nothing unexpected
         except Exception:
             log.exception("unexpected error answering %s %s", request.method, request.safe_path)
             answer = _text(400, "bad request")
