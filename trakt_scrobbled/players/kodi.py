@@ -32,6 +32,7 @@ from trakt_scrobbled.events import (
 )
 from trakt_scrobbled.logonce import LogOnce
 from trakt_scrobbled.players import Connection, Emit, emit_safely
+from trakt_scrobbled.players.playhead import Playhead
 from trakt_scrobbled.players.ticker import Ticker
 
 log = logging.getLogger(__name__)
@@ -441,10 +442,7 @@ class _Link:
         self._title: str | None = None
         self._playerid = 1
         self._paused = False
-        self._speed = 1.0
-        self._duration: float | None = None
-        self._position: float | None = None
-        self._position_at = 0.0
+        self._playhead = Playhead(self._clock)
         self._tick_queued = False
         self._sought_at: float | None = None
         self._ticker = Ticker(
@@ -638,7 +636,7 @@ class _Link:
                     return
                 if not self._paused:
                     await self._sample()
-                    self._rebase()
+                    self._playhead.rebase(self._playing())
                     self._paused = True
                     self._send(PlayerEventKind.PAUSE, self._estimate())
             case "Player.OnResume":
@@ -654,15 +652,15 @@ class _Link:
                 if position is None:
                     await self._sample()
                 else:
-                    self._remember(position)
+                    self._playhead.remember(position)
                     self._sought_at = self._clock.monotonic()
                 self._send(PlayerEventKind.SEEK, self._estimate())
             case "Player.OnSpeedChanged":
                 speed = _float(_dict(data.get("player")).get("speed"))
-                if self._concerns(key) and speed and speed != self._speed:
+                if self._concerns(key) and speed and speed != self._playhead.speed:
                     await self._settle_resume()
                     await self._sample()
-                    self._speed = speed  # the notification is newer than the sample
+                    self._playhead.speed = speed  # the notification is newer than the sample
                     self._send(PlayerEventKind.PROGRESS, self._estimate())
             case "Player.OnStop":
                 self._drop_resume()
@@ -675,7 +673,7 @@ class _Link:
                 # The machine sleeps: whatever plays is suspended; report it as paused.
                 await self._settle_resume()
                 if self._state is _State.PLAYING and not self._paused:
-                    self._rebase()
+                    self._playhead.rebase(self._playing())
                     self._paused = True
                     self._send(PlayerEventKind.PAUSE, self._estimate())
             case "System.OnWake":
@@ -738,13 +736,13 @@ class _Link:
             return
         position = _seconds(props.get("time"))
         if not self._stale(position):
-            self._remember(position)
+            self._playhead.remember(position)
         speed = _float(props.get("speed"))
         if speed:
-            self._speed = speed
+            self._playhead.speed = speed
         duration = _seconds(props.get("totaltime"))
         if duration:
-            self._duration = duration
+            self._playhead.duration = duration
 
     async def _reconcile(self, *, av_started: bool = False) -> None:
         """Ask Kodi what plays and line our state up with it: on connect, wake, `OnAVStart`."""
@@ -789,7 +787,7 @@ class _Link:
         await self._start(item, props, key, polled=not av_started)
 
     def _line_up(self, paused: bool, props: Mapping[str, Any]) -> None:
-        self._rebase()
+        self._playhead.rebase(self._playing())
         was_paused = self._paused
         self._paused = paused
         self._absorb(props)
@@ -810,11 +808,10 @@ class _Link:
         self._key = key
         self._polled = (key, self._clock.monotonic() + POLL_OVERLAP) if polled else None
         self._paused = speed == 0
-        self._speed = speed if speed else 1.0
+        self._playhead.speed = speed if speed else 1.0
         runtime = _float(item.get("runtime"))
-        self._duration = _seconds(props.get("totaltime")) or runtime or None
-        self._position = None
-        self._remember(_seconds(props.get("time")) or 0.0)
+        self._playhead.duration = _seconds(props.get("totaltime")) or runtime or None
+        self._playhead.remember(_seconds(props.get("time")) or 0.0)
         media = await self._media(item)
         self._title = media.title or media.path
         self._send(PlayerEventKind.PLAY, self._estimate(), media=media)
@@ -838,7 +835,7 @@ class _Link:
             episode=episode if episode is not None and episode >= 0 else None,
             ids=_ids(item.get("uniqueid")),
             show_ids=show_ids,
-            duration=self._duration,
+            duration=self._playhead.duration,
         )
 
     async def _show_ids(self, tvshowid: int) -> Ids:
@@ -859,11 +856,6 @@ class _Link:
     def _playing(self) -> bool:
         return self._state is _State.PLAYING and not self._paused
 
-    def _remember(self, position: float | None) -> None:
-        if position is not None:
-            self._position = max(0.0, position)
-            self._position_at = self._clock.monotonic()
-
     def _stale(self, sampled: float | None) -> bool:
         """A sampled time that is Kodi's pre-seek clock (see `SEEK_SETTLE`)."""
         if sampled is None or self._sought_at is None:
@@ -874,35 +866,21 @@ class _Link:
         expected = self._estimate()
         return expected is not None and abs(sampled - expected) > STALE_GAP
 
-    def _rebase(self) -> None:
-        """Fold the extrapolation so far into the anchor, before pause or speed change."""
-        self._position = self._estimate()
-        self._position_at = self._clock.monotonic()
-
     def _estimate(self) -> float | None:
-        """The last sampled position, extrapolated while playing, capped at the duration."""
-        if self._position is None:
-            return None
-        position = self._position
-        if self._playing():
-            elapsed = max(0.0, self._clock.monotonic() - self._position_at)
-            position += elapsed * self._speed
-        if self._duration is not None:
-            position = min(position, self._duration)
-        return max(0.0, position)
+        return self._playhead.estimate(self._playing())
 
     def _end(self, reason: EndReason, *, at_end: bool = False) -> None:
         """The item is over: STOP if PLAY was reported, then nothing plays."""
         if self._state is _State.PLAYING:
-            position = self._duration if at_end and self._duration else self._estimate()
+            duration = self._playhead.duration
+            position = duration if at_end and duration else self._estimate()
             self._send(PlayerEventKind.STOP, position, end_reason=reason)
         self._state = _State.IDLE
         self._key = None
         self._polled = None
         self._paused = False
-        self._position = None
+        self._playhead.reset()
         self._sought_at = None
-        self._duration = None
         self._title = None
 
     def _gone(self) -> None:
@@ -922,10 +900,10 @@ class _Link:
                 source=self._source,
                 kind=kind,
                 position=position,
-                duration=self._duration,
+                duration=self._playhead.duration,
                 media=media,
                 paused=self._paused,
-                speed=self._speed,
+                speed=self._playhead.speed,
                 end_reason=end_reason,
             ),
         )

@@ -29,6 +29,7 @@ from watchdog.observers import Observer
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.events import EndReason, MediaInfo, PlayerEvent, PlayerEventKind
 from trakt_scrobbled.players import Connection, Emit, emit_safely
+from trakt_scrobbled.players.playhead import Playhead
 from trakt_scrobbled.players.ticker import Ticker
 
 log = logging.getLogger(__name__)
@@ -428,10 +429,7 @@ class _Link:
         self._state = _State.IDLE
         self._title: str | None = None
         self._paused = False
-        self._speed = 1.0
-        self._duration: float | None = None
-        self._position: float | None = None
-        self._position_at = 0.0
+        self._playhead = Playhead(clock)
         self._seeking = False
         self._stop_pending = False
         self._stop_position: float | None = None
@@ -503,7 +501,7 @@ class _Link:
                     await self._gone()
                     return
                 await self._handle(message)
-                self._ticker.switch(self._state is _State.PLAYING and not self._paused)
+                self._ticker.switch(self._playing())
         finally:
             await self._ticker.close()
             self._closing = True
@@ -559,7 +557,7 @@ class _Link:
                 await self._on_property_change(name, value)
             case _Tick():
                 self._tick_queued = False
-                if self._state is _State.PLAYING and not self._paused:
+                if self._playing():
                     position = await self._sample()
                     if position is not None:
                         self._send(PlayerEventKind.PROGRESS, position)
@@ -572,8 +570,7 @@ class _Link:
         match name:
             case "start-file":
                 self._state = _State.LOADING
-                self._duration = None
-                self._position = None
+                self._playhead.reset()
                 self._seeking = False
             case "file-loaded":
                 if self._state in (_State.IDLE, _State.LOADING):
@@ -596,7 +593,8 @@ class _Link:
                 end = _END_REASONS.get(reason or "", EndReason.STOPPED)
                 if end is EndReason.EOF:
                     # time-pos is already null; the end of the file is where it stopped.
-                    self._stop(end, self._duration if self._duration is not None else position)
+                    duration = self._playhead.duration
+                    self._stop(end, duration if duration is not None else position)
                 elif end is EndReason.STOPPED:
                     # Decided by what follows: start-file means the item was replaced.
                     self._stop_pending = True
@@ -615,7 +613,7 @@ class _Link:
                 # Re-anchor the extrapolation at the old speed before the state flips.
                 if self._state is _State.PLAYING:
                     position, eof = await self._query("time-pos", "eof-reached")
-                    self._rebase()
+                    self._playhead.rebase(self._playing())
                     self._paused = paused
                     self._remember(position)
                     if paused and eof is True:  # --keep-open: the end shows as a pause
@@ -631,22 +629,22 @@ class _Link:
                         await self._start()
             case "speed":
                 speed = _number(value)
-                if speed is None or speed == self._speed:
+                if speed is None or speed == self._playhead.speed:
                     return
                 if self._state is _State.PLAYING:
                     (position,) = await self._query("time-pos")
-                    self._rebase()
-                    self._speed = speed
+                    self._playhead.rebase(self._playing())
+                    self._playhead.speed = speed
                     self._remember(position)
                     self._send(PlayerEventKind.PROGRESS, self._estimate())
                 else:
-                    self._speed = speed
+                    self._playhead.speed = speed
             case "duration":
                 duration = _number(value)
                 if duration is None:
                     return
-                known = self._duration
-                self._duration = duration
+                known = self._playhead.duration
+                self._playhead.duration = duration
                 if self._state is _State.PLAYING and known is None:
                     self._send(PlayerEventKind.PROGRESS, self._estimate())
             case "eof-reached":
@@ -674,47 +672,34 @@ class _Link:
         path, cwd, title, duration, position, paused, speed = values
         self._state = _State.PLAYING
         self._title = _text(title)
-        self._duration = _number(duration) or self._duration
+        self._playhead.duration = _number(duration) or self._playhead.duration
         self._paused = paused is True
-        self._speed = _number(speed) or self._speed
+        self._playhead.speed = _number(speed) or self._playhead.speed
         self._seeking = False
         self._remember(position if position is not None else 0.0)
         media = MediaInfo(
             path=_absolute(_text(path), _text(cwd)),
             title=self._title,
-            duration=self._duration,
+            duration=self._playhead.duration,
         )
         self._send(PlayerEventKind.PLAY, self._estimate() or 0.0, media=media)
 
     def _end_kept_open(self) -> None:
         self._state = _State.ENDED
         position = self._estimate()
-        self._stop(EndReason.EOF, position if position is not None else self._duration)
+        self._stop(EndReason.EOF, position if position is not None else self._playhead.duration)
 
     # --- positions and emitting --------------------------------------------------------------
 
-    def _remember(self, position: object) -> None:
-        value = _number(position)
-        if value is not None:
-            self._position = max(0.0, value)
-            self._position_at = self._clock.monotonic()
+    def _playing(self) -> bool:
+        return self._state is _State.PLAYING and not self._paused
 
-    def _rebase(self) -> None:
-        """Fold the extrapolation so far into the anchor, before speed or pause changes."""
-        self._position = self._estimate()
-        self._position_at = self._clock.monotonic()
+    def _remember(self, position: object) -> None:
+        """mpv answers with any JSON value; only a number is a position."""
+        self._playhead.remember(_number(position))
 
     def _estimate(self) -> float | None:
-        """The last sampled position, extrapolated while playing, capped at the duration."""
-        if self._position is None:
-            return None
-        position = self._position
-        if self._state is _State.PLAYING and not self._paused:
-            elapsed = max(0.0, self._clock.monotonic() - self._position_at)
-            position += elapsed * self._speed
-        if self._duration is not None:
-            position = min(position, self._duration)
-        return position
+        return self._playhead.estimate(self._playing())
 
     def _flush_stop(self, reason: EndReason) -> None:
         if self._stop_pending:
@@ -738,10 +723,10 @@ class _Link:
                 source=self.source,
                 kind=kind,
                 position=position,
-                duration=self._duration,
+                duration=self._playhead.duration,
                 media=media,
                 paused=self._paused,
-                speed=self._speed,
+                speed=self._playhead.speed,
                 end_reason=end_reason,
             ),
         )
