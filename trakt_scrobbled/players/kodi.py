@@ -672,7 +672,7 @@ class _Link:
             case "System.OnSleep":
                 # The machine sleeps: whatever plays is suspended; report it as paused.
                 await self._settle_resume()
-                if self._state is _State.PLAYING and not self._paused:
+                if self._playing():
                     self._playhead.rebase(self._playing())
                     self._paused = True
                     self._send(PlayerEventKind.PAUSE, self._estimate())
