@@ -406,6 +406,7 @@ async def test_a_slow_or_idle_client_is_cut_off(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(server_module, "HEAD_TIMEOUT", 0.3)
+    monkeypatch.setattr(server_module, "FIRST_HEAD_TIMEOUT", 0.3)
     monkeypatch.setattr(server_module, "BODY_TIMEOUT", 0.3)
     loop = asyncio.get_running_loop()
     # a head that trickles in: the limit is for the whole head, not between bytes
@@ -453,7 +454,7 @@ async def test_a_client_hanging_up_mid_body_is_no_error(
     assert (await stack.client.post(stack.url, content=body, headers=headers)).status_code == 200
 
 
-async def test_connections_past_the_cap_are_closed_and_the_rest_served(
+async def test_past_the_cap_a_newcomer_takes_the_place_of_the_oldest_idle_connection(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 3)
@@ -462,16 +463,21 @@ async def test_connections_past_the_cap_are_closed_and_the_rest_served(
     for _, writer in held:  # each is being served (a partial head), so each takes a place
         writer.write(b"GET /st")
         await writer.drain()
+    await wait_until(lambda: len(stack.server._connections) == 3, what="three served")
     extra_reader, extra_writer = await asyncio.open_connection("127.0.0.1", port)
+    extra_writer.write(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    await extra_writer.drain()
     async with asyncio.timeout(5):
-        assert await extra_reader.read() == b""  # closed unanswered
+        assert (await extra_reader.read()).startswith(b"HTTP/1.1 200 ")
+        assert await held[0][0].read() == b""  # the oldest waiting one made room
     extra_writer.close()
-    for reader, writer in held:
+    for reader, writer in held[1:]:
         writer.write(b"atus HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         await writer.drain()
         async with asyncio.timeout(5):
             assert (await reader.read()).startswith(b"HTTP/1.1 200 ")
         writer.close()
+    held[0][1].close()
     assert (await stack.client.get(f"http://127.0.0.1:{port}/status")).is_success
 
 

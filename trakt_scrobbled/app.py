@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
@@ -29,8 +30,10 @@ from trakt_scrobbled.parse_worker import WorkerParser
 from trakt_scrobbled.paths import Paths, ensure_state_dir
 from trakt_scrobbled.players import Player
 from trakt_scrobbled.playstate import PlayStore
+from trakt_scrobbled.redact import mask_urls
 from trakt_scrobbled.scrobbler import Scrobbler
 from trakt_scrobbled.sender import Sender, SenderState
+from trakt_scrobbled.signals import EarlySignals
 from trakt_scrobbled.server import LocalServer, ServerError
 from trakt_scrobbled.session import Phase, Policy
 from trakt_scrobbled.store import open_db
@@ -43,6 +46,9 @@ from trakt_scrobbled.trakt.refresh import TokenRefresher
 log = logging.getLogger(__name__)
 
 PLAYER_SECTIONS = ("mpv", "kodi", "plex")
+
+BIND_RETRY = (1.0, 30.0)
+"""Seconds between tries to listen on a port in use: first, then doubling up to the second."""
 
 
 def policy_of(config: Config) -> Policy:
@@ -109,14 +115,27 @@ class App:
         self.config_problems: tuple[str, ...] = ()
         self.server_error: str | None = None
         self.started_at = 0.0
+        self._started_mono = 0.0
+        self._binding: asyncio.Task[None] | None = None
+        self._config_gone = False
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, *, early: EarlySignals | None = None) -> None:
+        """`early` holds a SIGHUP that came before the loop could take it."""
         loop = asyncio.get_running_loop()
-        log.info("trakt-scrobbled %s starting", __version__)
         async with AsyncExitStack() as stack:
+            # First of all: a SIGHUP (or SIGTERM) during start-up must not kill us.
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+                stack.callback(loop.remove_signal_handler, sig)
+            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+            stack.callback(loop.remove_signal_handler, signal.SIGHUP)
+            if early is not None and early.hup:
+                self.request_reload()
+            log.info("trakt-scrobbled %s starting", __version__)
             ensure_state_dir(self.paths)
             stack.enter_context(single_instance(self.paths.state_dir / "daemon.lock"))
             self.started_at = self.clock.time()
+            self._started_mono = self.clock.monotonic()
             conn = open_db(self.paths.db_file)
             stack.callback(conn.close)
             self.conn = conn
@@ -164,6 +183,7 @@ class App:
                 loop.create_task(self.sender.run(), name="sender"),
                 loop.create_task(refresher.follow(), name="refresh"),
                 loop.create_task(self._keep_logged_in(), name="login"),
+                loop.create_task(self.outbox.keep_trying(), name="outbox"),
             ]
             stack.push_async_callback(_cancel_all, tasks)
             self.server = LocalServer(
@@ -175,17 +195,11 @@ class App:
             for section in PLAYER_SECTIONS:
                 self._start_player(section)
 
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, stop.set)
-                stack.callback(loop.remove_signal_handler, sig)
-            loop.add_signal_handler(signal.SIGHUP, self.request_reload)
-            stack.callback(loop.remove_signal_handler, signal.SIGHUP)
-            if self.config.source is not None or self.paths.config_file.parent.is_dir():
-                watcher = FileWatcher(self.paths.config_file, self.request_reload, loop)
-                if watcher.start():
-                    stack.callback(watcher.stop)
-                else:
-                    log.info("not watching %s: its folder does not exist", self.paths.config_file)
+            watcher = FileWatcher(self.paths.config_file, self.request_reload, loop)
+            if watcher.start():
+                stack.callback(watcher.stop)
+            else:
+                log.info("not watching %s: no folder above it exists", self.paths.config_file)
 
             if self.auth.state is AuthState.LOGIN_NEEDED:
                 log.warning("not logged in to Trakt; scrobbles are queued until you log in")
@@ -250,11 +264,37 @@ class App:
             await self.server.start()
             self.server_error = None
         except ServerError as err:
-            # mpv and Kodi go on without it; `status` and Plex say what is wrong.
-            self.server_error = str(err)
-            log.error("%s: `trakt-scrobbled status` and Plex webhooks will not work", err)
+            # mpv and Kodi go on without it; `status` and Plex say what is wrong, and the bind
+            # is retried: the port may be freed (an old daemon stopping, a live port edit).
+            self.server_error = f"{err}; retrying"
+            log.error("%s: Plex webhooks will not work until it is free; retrying", err)
+            self._binding = asyncio.get_running_loop().create_task(
+                self._bind_until_done(self.server), name="listener-bind"
+            )
+
+    async def _bind_until_done(self, server: LocalServer) -> None:
+        first, cap = BIND_RETRY
+        delay = first
+        while True:
+            await self.clock.sleep(delay)
+            delay = min(delay * 2, cap)
+            try:
+                await server.start()
+            except ServerError as err:
+                self.server_error = f"{err}; retrying"
+                log.debug("%s; retrying in %.0f s", err, delay)
+                continue
+            self.server_error = None
+            log.info("listening at last on %s:%s", server.host, server.port)
+            self.update_status()
+            return
 
     async def _stop_server(self) -> None:
+        binding, self._binding = self._binding, None
+        if binding is not None:
+            binding.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await binding
         await self.server.stop()
 
     def _start_player(self, section: str) -> None:
@@ -377,9 +417,18 @@ class App:
         parts.append(f"queue {counts.pending}" + (f", {counts.dead} failed" if counts.dead else ""))
         if self.sender.state in (SenderState.RETRYING, SenderState.CLIENT_REJECTED):
             parts.append(f"last error: {self.sender.last_error}")
+        if self.sender.state is SenderState.RATE_LIMITED and self.sender.waiting_until:
+            parts.append(f"Trakt asked to wait until {_clock_time(self.sender.waiting_until)}")
+        if self.outbox.write_error is not None:
+            parts.append(
+                f"cannot write the state database ({self.outbox.write_error}): "
+                f"{self.outbox.held} scrobble(s) held in memory"
+            )
+        if self.server_error:
+            parts.append(f"listener: {self.server_error}")
         if self.config_problems:
             parts.append(f"config not applied: {self.config_problems[0]}")
-        return " · ".join(parts)
+        return mask_urls(" · ".join(parts))
 
     def status_json(self) -> dict[str, Any]:
         """What `status --json` prints; the keys are stable."""
@@ -405,7 +454,7 @@ class App:
         return {
             "version": __version__,
             "pid": os.getpid(),
-            "uptime": round(now - self.started_at, 1),
+            "uptime": round(max(0.0, self.clock.monotonic() - self._started_mono), 1),
             "auth": {
                 "state": str(self.auth.state),
                 "expires_at": iso(self.auth.expires_at) if self.auth.expires_at else None,
@@ -445,8 +494,16 @@ class App:
                 "oldest_pending_age": round(now - counts.oldest_pending_at, 1)
                 if counts.oldest_pending_at
                 else None,
+                "held_in_memory": self.outbox.held,
+                "write_error": self.outbox.write_error,
             },
-            "sender": {"state": str(self.sender.state), "last_error": self.sender.last_error},
+            "sender": {
+                "state": str(self.sender.state),
+                "last_error": self.sender.last_error,
+                "waiting_until": iso(self.sender.waiting_until)
+                if self.sender.waiting_until
+                else None,
+            },
             "recent": [
                 {"at": iso(r.at), "kind": r.kind, "item": r.label, "result": r.result}
                 for r in self.outbox.recent(10)
@@ -489,11 +546,45 @@ class App:
         while self.config.trakt == before:
             await self._config_changed.wait()
 
+    def _config_missing(self) -> str | None:
+        """Why the config file cannot be taken as an edit: gone, or emptied.
+
+        Deleting the file (or its folder) or truncating it while we run is no request for all
+        defaults (players off, another port): the running config stays. Only a daemon
+        started without a file runs on defaults.
+        """
+        path = self.paths.config_file
+        try:
+            if not path.read_bytes().strip():
+                return f"{path} is empty"
+        except FileNotFoundError:
+            if self.config.source is None:
+                return None  # started without one: still nothing to apply
+            return f"{path} is gone" if path.parent.is_dir() else f"{path.parent} is gone"
+        except OSError:
+            return None  # load_config says what is wrong with it
+        return None
+
     async def reload(self) -> bool:
         """Apply the config file as it is now; keep the running one if it is invalid."""
         self.notifier.reloading()
+        missing = self._config_missing()
+        if missing is not None:
+            if not self._config_gone:
+                self._config_gone = True
+                log.warning("%s: the running config stays until the file is back", missing)
+            self.config_problems = (f"{missing}; the running config stays",)
+            self.notifier.ready()
+            self.update_status()
+            return False
+        if self._config_gone:
+            self._config_gone = False
+            log.info("%s is back", self.paths.config_file)
         try:
-            new = load_config(self.paths.config_file, self.env, explicit=False)
+            # A huge file (thousands of overrides) takes a while to check: not on the loop.
+            new = await asyncio.to_thread(
+                load_config, self.paths.config_file, self.env, explicit=False
+            )
         except ConfigError as err:
             self.config_problems = tuple(p.render(err.source) for p in err.problems)
             log.error(
@@ -524,7 +615,7 @@ class App:
             self.identifier = self._new_identifier(new)
             self.scrobbler.use(self.identifier, policy_of(new), new.scrobble.rewatch_window)
         if "server" in changed:
-            await self.server.stop()
+            await self._stop_server()
             self.server = LocalServer(new.server.host, new.server.port, status=self.status_json)
             await self._start_server()
             if "plex" in self._players:
@@ -539,6 +630,11 @@ class App:
         self.notifier.ready()
         self.update_status()
         return True
+
+
+def _clock_time(at: float) -> str:
+    """`at` (wall clock) as the local time of day, for the status line."""
+    return time.strftime("%H:%M:%S", time.localtime(at))
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
@@ -556,7 +652,8 @@ async def run(
     *,
     clock: Clock | None = None,
     stop: asyncio.Event | None = None,
+    early: EarlySignals | None = None,
 ) -> None:
     """Run the daemon until SIGTERM/SIGINT (or `stop` is set)."""
     app = App(config, paths, clock=clock or SystemClock(), env=env)
-    await app.run(stop or asyncio.Event())
+    await app.run(stop or asyncio.Event(), early=early)

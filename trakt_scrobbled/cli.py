@@ -66,11 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = qsub.add_parser("retry", help="queue failed rows again")
     _add_common(r)
     target = r.add_mutually_exclusive_group(required=True)
-    target.add_argument("id", nargs="?", type=int, help="row id")
+    target.add_argument("id", nargs="?", type=_row_id, help="row id")
     target.add_argument("--all", action="store_true", help="every failed row")
     d = qsub.add_parser("drop", help="delete a row")
     _add_common(d)
-    d.add_argument("id", type=int, help="row id")
+    d.add_argument("id", type=_row_id, help="row id")
 
     p = cmd("identify", "what files would be scrobbled as")
     p.add_argument("paths", nargs="+", metavar="PATH")
@@ -89,6 +89,17 @@ def build_parser() -> argparse.ArgumentParser:
     i = ssub.add_parser("install", help="write the user unit for this installation")
     _add_common(i)
     return parser
+
+
+def _row_id(text: str) -> int:
+    """A queue row id: a positive integer SQLite can hold (a bigger one is no row of ours)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a row id: {text[:30]!r}") from None
+    if not 0 < value < 2**63:
+        raise argparse.ArgumentTypeError(f"no such row: {text[:30]}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -144,6 +155,9 @@ def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, Pat
 
 
 def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from trakt_scrobbled.signals import EarlySignals
+
+    early = EarlySignals().install()  # before the slow imports below
     from trakt_scrobbled import app
     from trakt_scrobbled.lock import AlreadyRunning
     from trakt_scrobbled.store import StoreError
@@ -152,7 +166,7 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not getattr(args, "verbose", False):
         logging.getLogger().setLevel(config.logging.level.numeric)
     try:
-        asyncio.run(app.run(config, paths, env))
+        asyncio.run(app.run(config, paths, env, early=early))
     except (StoreError, AlreadyRunning) as err:
         raise UserError(str(err)) from err
     return EXIT_OK

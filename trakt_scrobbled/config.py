@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from trakt_scrobbled.events import Ids
 from trakt_scrobbled.paths import home_dir
+from trakt_scrobbled.redact import mask_url, mask_urls
 
 __all__ = [
     "Config",
@@ -198,7 +199,7 @@ class Problem:
             if self.column is not None:
                 where += f":{self.column}"
         parts = [p for p in (where, self.key, self.message) if p]
-        return ": ".join(parts)
+        return mask_urls(": ".join(parts))
 
 
 class ConfigError(Exception):
@@ -544,10 +545,10 @@ def _trakt(t: Mapping[str, object], c: _Checker) -> TraktConfig:
 def _url_problem(url: str, c: _Checker, path: _Key) -> bool:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        c.add(path, f"must be an http:// or https:// URL, got {_show(url)}")
+        c.add(path, f"must be an http:// or https:// URL, got {_show(mask_url(url))}")
         return True
     if parts.query or parts.fragment:
-        c.add(path, f"must not have a query or fragment, got {_show(url)}")
+        c.add(path, f"must not have a query or fragment, got {_show(mask_url(url))}")
         return True
     return False
 

@@ -38,6 +38,7 @@ from trakt_scrobbled.config import (
     load_config,
 )
 from trakt_scrobbled.paths import STATE_DIR_MODE, Paths
+from trakt_scrobbled.redact import mask_url
 from trakt_scrobbled.service import UNIT_NAME, user_unit_dir
 from trakt_scrobbled.status_view import (
     START_HINT,
@@ -310,7 +311,7 @@ async def check_trakt(trakt: TraktConfig, *, wait: float = TRAKT_TIMEOUT) -> tup
         except TraktError as err:
             checks.append(_trakt_failure(trakt, err))
             return tuple(checks)
-    checks.append(_ok("trakt", f"{trakt.api_url} answers and accepts the client id"))
+    checks.append(_ok("trakt", f"{mask_url(trakt.api_url)} answers and accepts the client id"))
     return tuple(checks)
 
 
@@ -318,13 +319,13 @@ def _trakt_failure(trakt: TraktConfig, err: TraktError) -> Check:
     if isinstance(err, TransportError):
         return _fail(
             "trakt",
-            f"Trakt is not reachable at {trakt.api_url}: {_transport_reason(err)}",
+            f"Trakt is not reachable at {mask_url(trakt.api_url)}: {_transport_reason(err)}",
             "check the network, or [trakt] api_url",
         )
     if isinstance(err, Forbidden):
         return _fail(
             "trakt",
-            f"Trakt rejected the client id (403) at {trakt.api_url}",
+            f"Trakt rejected the client id (403) at {mask_url(trakt.api_url)}",
             f"check [trakt] client_id (or TRAKT_CLIENT_ID) against {APPS_URL}",
         )
     if isinstance(err, ServerError):

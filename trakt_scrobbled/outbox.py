@@ -3,10 +3,14 @@
 Every scrobble is committed to SQLite before any network I/O and deleted only once Trakt
 answered, so a crash, `kill -9` or reboot loses nothing. A resend after a crash cannot create a
 second play: Trakt answers 409 to a repeated watched stop, which counts as done.
+
+A write that fails (the disk is full, the database locked) does not lose the scrobble: it is
+held in memory, in order, and written as soon as a retry succeeds (`keep_trying`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
@@ -21,6 +25,9 @@ from trakt_scrobbled.events import Scrobble
 log = logging.getLogger(__name__)
 
 RECENT_KEPT = 50
+
+HELD_RETRY = (1.0, 30.0)
+"""Seconds between tries to write held scrobbles: first, then doubling up to the second."""
 
 
 class RowState(StrEnum):
@@ -68,6 +75,15 @@ class QueueCounts:
     oldest_pending_at: float | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A scrobble that could not be written yet, kept in memory until it is."""
+
+    scrobble: Scrobble
+    at: float
+    watch_keys: tuple[str, ...]
+
+
 _COLUMNS = "id, play_id, kind, body, label, watched, created_at, attempts, maybe_sent, state, error"
 
 
@@ -94,6 +110,15 @@ class Outbox:
         self._conn = conn
         self._clock = clock
         self._listeners: list[Callable[[], None]] = []
+        self._held: list[_Held] = []
+        self._held_changed = asyncio.Event()
+        self.write_error: str | None = None
+        """Why scrobbles are held in memory (e.g. the disk is full); None when none are."""
+
+    @property
+    def held(self) -> int:
+        """Scrobbles waiting in memory for the database to take them."""
+        return len(self._held)
 
     def on_change(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -109,7 +134,21 @@ class Outbox:
 
         A watched stop is never replaced: it is a play the user made.
         """
-        created = self._clock.time() if at is None else at
+        held = _Held(scrobble, self._clock.time() if at is None else at, watch_keys)
+        if self._held:
+            self._held.append(held)  # behind the ones already waiting, in order
+            self.flush_held()
+            return 0
+        try:
+            row_id = self._write(held)
+        except sqlite3.OperationalError as err:
+            self._hold(held, err)
+            return 0
+        self._notify()
+        return row_id
+
+    def _write(self, held: _Held) -> int:
+        scrobble, created, watch_keys = held.scrobble, held.at, held.watch_keys
         with self._tx():
             self._conn.execute(
                 "DELETE FROM outbox WHERE play_id = ? AND state = 'pending' "
@@ -134,8 +173,47 @@ class Outbox:
             )
         row_id = cur.lastrowid
         assert row_id is not None
-        self._notify()
         return row_id
+
+    def _hold(self, held: _Held, err: sqlite3.OperationalError) -> None:
+        self._held.append(held)
+        if self.write_error is None:
+            log.error(
+                "cannot write the state database (%s): scrobbles are held in memory and "
+                "written once it works again (free some disk space?)",
+                err,
+            )
+        self.write_error = str(err)
+        self._held_changed.set()
+
+    def flush_held(self) -> bool:
+        """Write the held scrobbles, oldest first; True when none is left."""
+        written = 0
+        while self._held:
+            try:
+                self._write(self._held[0])
+            except sqlite3.OperationalError as err:
+                self.write_error = str(err)
+                break
+            self._held.pop(0)
+            written += 1
+        if written:
+            self._notify()
+        if not self._held and self.write_error is not None:
+            log.warning("the state database is writable again: %d held scrobble(s) saved", written)
+            self.write_error = None
+        return not self._held
+
+    async def keep_trying(self) -> None:
+        """Runs with the daemon: retries held scrobbles with a growing delay, capped."""
+        first, cap = HELD_RETRY
+        while True:
+            await self._held_changed.wait()
+            self._held_changed.clear()
+            delay = first
+            while not self.flush_held():
+                await self._clock.sleep(delay)
+                delay = min(delay * 2, cap)
 
     def get(self, row_id: int) -> OutboxRow | None:
         r = self._conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (row_id,)).fetchone()  # noqa: S608
@@ -214,6 +292,11 @@ class Outbox:
         """When any of `keys` was last recorded watched, if at or after `since`."""
         if not keys:
             return None
+        in_memory = [
+            h.at for h in self._held if h.at >= since and set(keys) & set(h.watch_keys)
+        ]
+        if in_memory:
+            return max(in_memory)
         marks = ",".join("?" * len(keys))
         r = self._conn.execute(
             f"SELECT MAX(watched_at) FROM watched WHERE key IN ({marks}) AND watched_at >= ?",  # noqa: S608
@@ -223,11 +306,14 @@ class Outbox:
 
     def note(self, kind: str, label: str, result: str) -> None:
         """A result worth showing in `status` that involved no row (e.g. a refused duplicate)."""
-        with self._tx():
-            self._conn.execute(
-                "INSERT INTO recent (at, kind, label, result) VALUES (?, ?, ?, ?)",
-                (self._clock.time(), kind, label, result),
-            )
+        try:
+            with self._tx():
+                self._conn.execute(
+                    "INSERT INTO recent (at, kind, label, result) VALUES (?, ?, ?, ?)",
+                    (self._clock.time(), kind, label, result),
+                )
+        except sqlite3.OperationalError as err:  # only for `status`: not worth holding
+            log.debug("not noted (%s): %s %s %s", err, kind, label, result)
 
     def bury(self, row: OutboxRow, reason: str) -> None:
         """Make `row` a dead letter: kept, visible in `queue`, never sent again by itself."""
@@ -299,4 +385,14 @@ class _Transaction:
         self._conn.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._conn.execute("COMMIT" if exc_type is None else "ROLLBACK")
+        if exc_type is None:
+            try:
+                self._conn.execute("COMMIT")
+                return
+            except sqlite3.Error:
+                # A COMMIT that failed (disk full) can leave the transaction open.
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")

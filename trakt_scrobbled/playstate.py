@@ -8,12 +8,15 @@ said about them, so that they can still be identified, and recorded, after a res
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
 from trakt_scrobbled.events import Ids, MediaInfo, MediaType, TraktItem
 from trakt_scrobbled.session import Phase, Reported, SessionState
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +59,24 @@ class Snapshot:
 
 
 class PlayStore:
+    """Snapshots are a safety net for a crash: one that cannot be written (the disk is full)
+    is skipped with a warning, never an error that would stop the play being scrobbled."""
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._failing = False
+
+    def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
+        try:
+            self._conn.execute(sql, args)
+        except sqlite3.OperationalError as err:
+            if not self._failing:
+                self._failing = True
+                log.warning("play snapshots not saved (%s): a crash now could lose a play", err)
+            return
+        if self._failing:
+            self._failing = False
+            log.info("play snapshots saved again")
 
     def save(self, snap: Snapshot) -> None:
         data: dict[str, Any] = {
@@ -71,7 +90,7 @@ class PlayStore:
             "media": None if snap.media is None else _media_json(snap.media),
             "ended": snap.ended,
         }
-        self._conn.execute(
+        self._execute(
             "INSERT INTO plays (source, play_id, data, saved_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT(source) DO UPDATE SET play_id = excluded.play_id, "
             "data = excluded.data, saved_at = excluded.saved_at",
@@ -79,11 +98,11 @@ class PlayStore:
         )
 
     def forget(self, source: str) -> None:
-        self._conn.execute("DELETE FROM plays WHERE source = ?", (source,))
+        self._execute("DELETE FROM plays WHERE source = ?", (source,))
 
     def discard(self, snap: Snapshot) -> None:
         """Forget this play only: its source may have moved on to a newer one."""
-        self._conn.execute(
+        self._execute(
             "DELETE FROM plays WHERE source = ? AND play_id = ?", (snap.key, snap.play_id)
         )
 

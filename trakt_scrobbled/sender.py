@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import sqlite3
 from enum import StrEnum
 from typing import Any
 
@@ -41,6 +42,7 @@ class SenderState(StrEnum):
     IDLE = "idle"
     SENDING = "sending"
     RETRYING = "Trakt unreachable, retrying"
+    RATE_LIMITED = "rate limited, waiting"
     LOGIN_NEEDED = "login needed"
     CLIENT_REJECTED = "client id rejected"
 
@@ -82,10 +84,15 @@ class Sender:
         self._limiter = limiter
         self._restart_gap = restart_gap
         self._wake = asyncio.Event()
+        self._back = asyncio.Event()
+        """Set when any call to Trakt succeeded: a backoff wait ends at once."""
         self._failures = 0
         self.state = SenderState.IDLE
         self.last_error: str | None = None
+        self.waiting_until: float | None = None
+        """Wall-clock end of a Retry-After wait, for `status`; None when not waiting for one."""
         outbox.on_change(self.wake)
+        client.on_success(self.trakt_back)
 
     def use_history_after(self, seconds: float) -> None:
         """A reloaded [scrobble] history_after."""
@@ -94,9 +101,15 @@ class Sender:
     def wake(self) -> None:
         self._wake.set()
 
+    def trakt_back(self) -> None:
+        """Some call to Trakt (ours, a search, a refresh) succeeded: rows in backoff go now."""
+        if self._failures:
+            self._back.set()
+
     def use_client(self, client: TraktClient) -> None:
         """A reloaded config brought a new client (maybe a corrected client id)."""
         self._client = client
+        client.on_success(self.trakt_back)
         if self.state is SenderState.CLIENT_REJECTED:
             self._set_state(SenderState.IDLE)
         self.wake()
@@ -116,7 +129,21 @@ class Sender:
         if self._limiter is not None:
             self._limiter.defer(self._restart_gap)
         while True:
-            await self._step()
+            try:
+                await self._step()
+            except sqlite3.OperationalError as err:
+                # The disk is full (or the database locked): rows stay as they were on disk;
+                # an answer we could not record is settled by the 409/history check later.
+                await self._store_failed(err)
+
+    async def _store_failed(self, err: sqlite3.OperationalError) -> None:
+        self._failures += 1
+        self.last_error = f"cannot write the state database: {err}"
+        if self._failures == 1:
+            log.error("%s; sending paused, retrying", self.last_error)
+        self._set_state(SenderState.RETRYING)
+        delay = min(self._backoff_cap, self._backoff_base * 2 ** (self._failures - 1))
+        await self._clock.sleep(delay)
 
     async def _step(self) -> None:
         if self._auth.state is AuthState.LOGIN_NEEDED:
@@ -136,6 +163,11 @@ class Sender:
             # between scrobble and history entry afterwards, with the row as it is then.
             await self._clock.sleep(wait)
             return
+        if self.waiting_until is not None:
+            self.waiting_until = None
+            if self.state is SenderState.RATE_LIMITED:
+                self.last_error = None
+                self._set_state(SenderState.SENDING)
         await self._send(row)
 
     async def _wait_wake(self) -> None:
@@ -251,7 +283,12 @@ class Sender:
             self._unsent("rate limited", rows)
             if err.retry_after is None:
                 await self._backoff(ids, err)
-            elif not posted:
+                return
+            self.waiting_until = self._clock.time() + err.retry_after
+            if err.retry_after >= 10:
+                self.last_error = f"Trakt asked to wait {err.retry_after:.0f} s"
+                self._set_state(SenderState.RATE_LIMITED)
+            if not posted:
                 await self._clock.sleep(err.retry_after)
         elif isinstance(err, Unauthorized):
             self._unsent("login expired", rows)
@@ -285,6 +322,7 @@ class Sender:
             log.info("Trakt reachable again")
             self._failures = 0
             self.last_error = None
+        self._back.clear()
 
     async def _backoff(self, row_ids: list[int], err: TraktError) -> None:
         self._failures += 1
@@ -297,7 +335,18 @@ class Sender:
             log.warning("%s; scrobbles stay queued and will be retried", err)
         self._outbox.note_error(str(err), *row_ids)
         self._set_state(SenderState.RETRYING)
-        await self._clock.sleep(delay)
+        self._back.clear()
+        sleeper = asyncio.ensure_future(self._clock.sleep(delay))
+        back = asyncio.ensure_future(self._back.wait())
+        try:
+            await asyncio.wait({sleeper, back}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, back):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if back.done() and not back.cancelled():
+            log.info("Trakt answered another call: sending the queue now")
 
 
 def _result_of(data: object) -> str:

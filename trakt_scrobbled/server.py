@@ -51,7 +51,11 @@ MAX_HEAD = 16 * 1024
 """Bytes of request line and headers; more is answered 431."""
 
 HEAD_TIMEOUT = 15.0
-"""Seconds a connection may take to send a request's head (an idle keep-alive included)."""
+"""Seconds a kept-alive connection may wait for its next request's head."""
+
+FIRST_HEAD_TIMEOUT = 5.0
+"""Seconds a new connection has to send its first request's head: Plex sends it at once; a
+slow-loris client trickling bytes loses its place soon."""
 
 BODY_TIMEOUT = 10.0
 """Seconds a body may pause between two reads before the request is answered 408."""
@@ -66,7 +70,12 @@ SHUTDOWN_TIMEOUT = 2.0
 """Seconds `stop` lets requests in flight finish."""
 
 MAX_CONNECTIONS = 64
-"""Open connections at once; more are closed unanswered (a stuck client can't take them all)."""
+"""Open connections at once. Past it, a newcomer takes the place of the oldest connection
+still waiting for a head, from the address holding the most: a flood of slow clients cannot
+keep a real webhook out. Only when every place is answering a request is a newcomer closed."""
+
+MAX_PER_PEER = 16
+"""Open connections from one address; past it, that address's oldest idle one is closed."""
 
 PlexHandler = Callable[[Mapping[str, Any]], object]
 """Takes one webhook's payload object; returns what it did, for a debug log line."""
@@ -206,11 +215,11 @@ class LocalServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
-        if task is None or len(self._connections) >= MAX_CONNECTIONS:
-            log.debug("too many connections: one closed unanswered")
+        link = _Link(reader, writer, self._max_body)
+        if task is None or not self._make_room(link.peer):
+            log.debug("too many connections, all answering requests: one closed unanswered")
             writer.transport.abort()
             return
-        link = _Link(reader, writer, self._max_body)
         self._connections[task] = link
         try:
             while await self._exchange(link):
@@ -224,6 +233,22 @@ class LocalServer:
         finally:
             self._connections.pop(task, None)
             writer.close()
+
+    def _make_room(self, peer: str | None) -> bool:
+        """Whether a new connection from `peer` may be served, closing an idle one if needed."""
+        live = [link for link in self._connections.values() if not link.evicted]
+        mine = [link for link in live if link.peer == peer]
+        if len(mine) >= MAX_PER_PEER:
+            return _evict_oldest_idle(mine)
+        if len(live) < MAX_CONNECTIONS:
+            return True
+        counts: dict[str | None, int] = {}
+        for link in live:
+            counts[link.peer] = counts.get(link.peer, 0) + 1
+        busiest = max(counts, key=lambda p: counts[p])
+        return _evict_oldest_idle([lk for lk in live if lk.peer == busiest]) or _evict_oldest_idle(
+            live
+        )
 
     async def _exchange(self, link: _Link) -> bool:
         """Answer one request; True when the connection can carry another."""
@@ -372,6 +397,10 @@ class _Link:
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self.busy = False
         """Between a request's head and the end of its answer (`stop` waits for those)."""
+        self.evicted = False
+        """Closed to make room for a newcomer; its task is ending."""
+        self.opened = asyncio.get_running_loop().time()
+        self._first = True
         self._reader = reader
         self._writer = writer
         self._max_body = max_body
@@ -392,8 +421,9 @@ class _Link:
     async def next_request(self) -> _Request | None:
         """The next request's head; None when the client is done or idled past the timeout."""
         self._received = 0
+        first, self._first = self._first, False
         try:
-            event = await self._event(HEAD_TIMEOUT)
+            event = await self._event(FIRST_HEAD_TIMEOUT if first else HEAD_TIMEOUT)
         except TimeoutError:
             return None
         if not isinstance(event, h11.Request):
@@ -543,6 +573,18 @@ class _Form:
 # --- helpers ------------------------------------------------------------------------------------
 
 
+def _evict_oldest_idle(links: list[_Link]) -> bool:
+    """Close the oldest of `links` waiting for a head; False when all are answering requests."""
+    idle = [link for link in links if not link.busy]
+    if not idle:
+        return False
+    victim = min(idle, key=lambda link: link.opened)
+    victim.evicted = True
+    victim.abort()
+    log.debug("a connection waiting for its request was closed to make room")
+    return True
+
+
 def _digest(secret: str) -> bytes:
     """Equal-length values for `compare_digest`, so not even the secret's length leaks."""
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).digest()
@@ -557,12 +599,34 @@ def _utf8(data: bytes) -> str:
 
 def _json_object(data: bytes) -> dict[str, Any]:
     try:
-        value = json.loads(data)
+        value = json.loads(data, object_hook=_clean_object)
     except (ValueError, RecursionError) as err:  # JSONDecodeError, bad encodings, huge ints
         raise _Rejected(400, "payload is not JSON") from err
     if not isinstance(value, dict):
         raise _Rejected(400, "payload is not a JSON object")
     return value
+
+
+def _clean_text(text: str) -> str:
+    """A lone surrogate (`"Caf\\ud800"` in JSON) made U+FFFD: such a str cannot be encoded,
+    and would crash whatever prints or stores it later."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return text
+
+
+def _clean_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, list):
+        return [_clean_value(v) for v in value]
+    return value  # dicts were cleaned by the hook as they were built
+
+
+def _clean_object(obj: dict[str, Any]) -> dict[str, Any]:
+    return {_clean_text(k): _clean_value(v) for k, v in obj.items()}
 
 
 def _is_loopback(remote: str | None) -> bool:

@@ -56,23 +56,38 @@ class TokenStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._complained: str | None = None
+        """The last trouble logged as an error: the same one again is a debug line."""
+
+    def _trouble(self, what: str) -> None:
+        if what == self._complained:
+            log.debug("%s", what)
+        else:
+            self._complained = what
+            log.error("%s", what)
 
     def load(self) -> Token | None:
         try:
             raw = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
+            self._complained = None
             return None
         except OSError as err:
-            log.error("cannot read the token file %s (%s): log in again", self.path, err.strerror)
+            self._trouble(f"cannot read the token file {self.path} ({err.strerror}): log in again")
+            return None
+        except ValueError:  # not UTF-8
+            self._trouble(f"the token file {self.path} is damaged: log in again")
             return None
         try:
             data = json.loads(raw)
-            return Token(
+            token = Token(
                 str(data["access_token"]), str(data["refresh_token"]), float(data["expires_at"])
             )
         except (ValueError, KeyError, TypeError):
-            log.error("the token file %s is damaged: log in again", self.path)
+            self._trouble(f"the token file {self.path} is damaged: log in again")
             return None
+        self._complained = None
+        return token
 
     def save(self, token: Token) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -12,12 +12,21 @@ from typing import Any
 import httpx
 
 from trakt_scrobbled import __version__
-from trakt_scrobbled.trakt.errors import TraktError, TransportError, error_for_status
+from trakt_scrobbled.trakt.errors import (
+    Conflict,
+    TraktError,
+    TransportError,
+    UnreadableAnswer,
+    error_for_status,
+)
 from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
 
 log = logging.getLogger(__name__)
 
 TokenProvider = Callable[[], str | None]
+
+MAX_RETRY_AFTER = 3600.0
+"""Seconds: a longer Retry-After (a misconfigured edge, a hostile proxy) is waited this long."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,15 +41,27 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     if raw is None:
         return None
     try:
-        return max(0.0, float(raw))
+        seconds = max(0.0, float(raw))
     except ValueError:
         return None
+    if seconds != seconds:  # NaN
+        return None
+    if seconds > MAX_RETRY_AFTER:
+        log.warning(
+            "Trakt asked to wait %.0f s before the next call; waiting %.0f s at most",
+            seconds,
+            MAX_RETRY_AFTER,
+        )
+        return MAX_RETRY_AFTER
+    return seconds
 
 
 class TraktClient:
     """Talks to `api_url` with the headers every Trakt call needs.
 
     POSTs go through `limiter` so that no two are closer than Trakt allows, whoever sends them.
+    Every answer Trakt really gave (2xx, 409) is news that it is reachable: `on_success`
+    listeners hear of it, so that whoever waits out an outage can stop waiting.
     """
 
     def __init__(
@@ -54,6 +75,7 @@ class TraktClient:
     ) -> None:
         self._limiter = limiter
         self._token = token
+        self._success_listeners: list[Callable[[], None]] = []
         self._http = httpx.AsyncClient(
             base_url=api_url.rstrip("/"),
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -65,6 +87,17 @@ class TraktClient:
             },
             follow_redirects=False,
         )
+
+    def on_success(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (on the loop, synchronously) after each call Trakt answered."""
+        self._success_listeners.append(listener)
+
+    def _succeeded(self) -> None:
+        for listener in list(self._success_listeners):
+            try:
+                listener()
+            except Exception:
+                log.exception("a Trakt success listener failed")
 
     async def __aenter__(self) -> TraktClient:
         return self
@@ -124,21 +157,28 @@ class TraktClient:
                 f"could not reach Trakt for {method} {path}: {type(err).__name__}"
             ) from err
         if resp.status_code >= 300:
-            raise error_for_status(
+            error = error_for_status(
                 resp.status_code,
                 path=path,
                 detail=_error_detail(resp),
                 retry_after=_retry_after(resp.headers),
             )
+            if isinstance(error, Conflict):
+                self._succeeded()
+            raise error
         data: Any = None
         if resp.content:
             try:
                 data = resp.json()
             except ValueError as err:
-                raise TraktError(
-                    f"Trakt answered {method} {path} with something that is not JSON",
+                # A captive portal, a proxy page, a body cut short: whether Trakt saw the call
+                # is unknown, so it is in doubt (like a lost answer), never a refusal.
+                raise UnreadableAnswer(
+                    f"the answer to {method} {path} was not Trakt's JSON "
+                    "(a captive portal or proxy?); it may not have reached Trakt",
                     status=resp.status_code,
                 ) from err
+        self._succeeded()
         return TraktResponse(resp.status_code, data, resp.headers)
 
 

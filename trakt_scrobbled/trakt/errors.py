@@ -25,6 +25,14 @@ class TransportError(TraktError):
     retryable = True
 
 
+class UnreadableAnswer(TransportError):
+    """A 2xx whose body is not JSON (captive portal, proxy page, truncated): the call is in doubt.
+
+    Trakt may or may not have seen it: the sender treats it as a lost answer, so a resend is
+    checked against the history first, and the row is never dead-lettered for it.
+    """
+
+
 class BadRequest(TraktError):
     status = 400
 
