@@ -40,7 +40,13 @@ def mask_url(url: str) -> str:
 
 def mask_urls(text: str) -> str:
     """Every URL found in free text masked by `mask_url`."""
-    return _URL_IN_TEXT.sub(lambda m: mask_url(m.group()), text)
+    return _URL_IN_TEXT.sub(_mask_match, text)
+
+
+def _mask_match(match: re.Match[str]) -> str:
+    url = match.group()
+    kept = url.rstrip(".,;:)]")  # the sentence's punctuation, not the URL's
+    return mask_url(kept) + url[len(kept) :]
 
 
 def _mask_loosely(url: str) -> str:

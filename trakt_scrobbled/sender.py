@@ -140,7 +140,8 @@ class Sender:
         self._failures += 1
         self.last_error = f"cannot write the state database: {err}"
         if self._failures == 1:
-            log.error("%s; sending paused, retrying", self.last_error)
+            # The outbox says it once as an error; this is its consequence.
+            log.warning("%s; sending paused, retrying", self.last_error)
         self._set_state(SenderState.RETRYING)
         delay = min(self._backoff_cap, self._backoff_base * 2 ** (self._failures - 1))
         await self._clock.sleep(delay)

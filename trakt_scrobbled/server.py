@@ -85,6 +85,7 @@ StatusProvider = Callable[[], Mapping[str, Any]]
 
 _PLEX_PATH = re.compile(r"/plex/[^\s\"'?#]*")
 _MASKED = "/plex/***"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT = "text/plain; charset=utf-8"
 
 
@@ -610,11 +611,7 @@ def _json_object(data: bytes) -> dict[str, Any]:
 def _clean_text(text: str) -> str:
     """A lone surrogate (`"Caf\\ud800"` in JSON) made U+FFFD: such a str cannot be encoded,
     and would crash whatever prints or stores it later."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return text
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _clean_value(value: Any) -> Any:

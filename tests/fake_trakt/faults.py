@@ -15,6 +15,8 @@ class FaultKind(StrEnum):
     """Read the request, then close the connection without an answer; state untouched."""
     DROP_AFTER = "drop_after"
     """Handle the request (state changes), then close without an answer: a lost reply."""
+    TRUNCATE_AFTER = "truncate_after"
+    """Handle the request (state changes), then send its answer's body cut in half."""
 
 
 @dataclass(slots=True)

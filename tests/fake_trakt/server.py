@@ -348,6 +348,12 @@ class FakeTrakt:
         """The next `n` matching requests take effect, but their answer is lost."""
         self._arm(Fault(FaultKind.DROP_AFTER, n, path_prefix, method))
 
+    def truncate_after_processing_next(
+        self, n: int = 1, *, path_prefix: str | None = None, method: str | None = None
+    ) -> None:
+        """The next `n` matching requests take effect, but their answer's body is cut short."""
+        self._arm(Fault(FaultKind.TRUNCATE_AFTER, n, path_prefix, method))
+
     def set_outage(self, on: bool, *, status: int | None = None) -> None:
         """While on, every request is dropped unanswered, or answered `status` if given."""
         with self._lock:
@@ -512,6 +518,13 @@ class FakeTrakt:
                 response = await self._checked(request, handler, raw)
             if fault is not None and fault.kind is FaultKind.DROP_AFTER:
                 return _drop(request)
+            if fault is not None and fault.kind is FaultKind.TRUNCATE_AFTER:
+                body = response.body if isinstance(response, web.Response) else None
+                whole = bytes(body) if isinstance(body, bytes | bytearray) else b""
+                cut = whole[: max(1, len(whole) // 2)] if whole else b"{"
+                response = web.Response(
+                    status=response.status, body=cut, content_type="application/json"
+                )
             status = response.status
             return response
         finally:

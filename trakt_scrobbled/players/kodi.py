@@ -157,16 +157,32 @@ def _could_continue(text: str, start: int) -> bool:
     return True
 
 
+_SKIP = re.compile(r'(?:[^"{}\[\]]++|"(?:[^"\\]++|\\.)*+")*+')
+"""Everything up to the next bracket, complete strings included, in one C-speed match."""
+_STRING_REST = re.compile(r'(?:[^"\\]++|\\.)*+')
+"""The rest of a string cut by a read, up to its closing quote (or the end of the text)."""
+
+PROBE_LIMIT = 2048
+"""Characters of an unfinished object checked token by token for garbage on each read; past
+this only its brackets are followed, so that a big object costs linear time."""
+
+
 class _JsonStream:
     """Kodi's TCP stream (JSON objects with no delimiter) split into objects.
 
     `feed` keeps an unfinished object for the next read; garbage is skipped up to the next
-    '{' and counted, so that the caller can say so once.
+    '{' and counted, so that the caller can say so once. Each character is scanned once: the
+    brackets of an unfinished object are followed across reads, and the object is decoded
+    only when they balance (a big object sent in pieces costs linear time, not quadratic).
     """
 
     def __init__(self) -> None:
         self._buffer = ""
         self._decoder = json.JSONDecoder()
+        self._scanned = 0
+        """Characters of `_buffer` (an unfinished object) whose brackets are counted."""
+        self._stack: list[str] = []
+        self._in_string = False
 
     @property
     def pending(self) -> int:
@@ -180,25 +196,85 @@ class _JsonStream:
         skipped = 0
         pos = 0
         while True:
-            while pos < len(buffer) and buffer[pos] in _WHITESPACE:
-                pos += 1
-            if pos == len(buffer):
-                break
-            if buffer[pos] == "{":
-                try:
-                    value, pos = self._decoder.raw_decode(buffer, pos)
-                except json.JSONDecodeError:
-                    if len(buffer) - pos <= MAX_PENDING and _could_continue(buffer, pos):
-                        break  # cut by the read: wait for the rest
-                else:
-                    objects.append(value)
+            if not self._scanned:
+                while pos < len(buffer) and buffer[pos] in _WHITESPACE:
+                    pos += 1
+                if pos == len(buffer):
+                    break
+                if buffer[pos] != "{":
+                    found = buffer.find("{", pos + 1)
+                    end = found if found >= 0 else len(buffer)
+                    skipped += end - pos
+                    pos = end
                     continue
-            found = buffer.find("{", pos + 1)
+            closed = self._scan(buffer, pos)
+            if closed is None:  # unfinished
+                held = len(buffer) - pos
+                if held > MAX_PENDING:
+                    resume = len(buffer)  # too big to be Kodi's: dropped
+                elif held <= PROBE_LIMIT and not _could_continue(buffer, pos):
+                    resume = pos + 1  # garbage before a real object: look inside
+                else:
+                    break  # cut by the read: wait for the rest
+            else:
+                try:
+                    value, stop = self._decoder.raw_decode(buffer, pos)
+                except (json.JSONDecodeError, RecursionError):
+                    stop = -1
+                if stop == closed:
+                    objects.append(value)
+                    pos = closed
+                    continue
+                resume = closed  # brackets balanced (or broken) around garbage
+            self._reset()
+            found = buffer.find("{", resume)
             end = found if found >= 0 else len(buffer)
             skipped += end - pos
             pos = end
         self._buffer = buffer[pos:]
         return objects, skipped
+
+    def _reset(self) -> None:
+        self._scanned = 0
+        self._stack.clear()
+        self._in_string = False
+
+    def _scan(self, buffer: str, start: int) -> int | None:
+        """The end of the object starting at `start` once its brackets balance, else None.
+
+        Resumes where the previous read stopped; a bracket that closes the wrong kind ends
+        the object there too (then it is garbage, which `raw_decode` tells).
+        """
+        pos = start + self._scanned
+        stack = self._stack
+        size = len(buffer)
+        while pos < size:
+            if self._in_string:
+                pos = _STRING_REST.match(buffer, pos).end()  # type: ignore[union-attr]
+                if pos >= size or buffer[pos] != '"':
+                    break  # cut inside the string (maybe after a backslash): wait
+                pos += 1
+                self._in_string = False
+                continue
+            pos = _SKIP.match(buffer, pos).end()  # type: ignore[union-attr]
+            if pos >= size:
+                break
+            char = buffer[pos]
+            pos += 1
+            if char == '"':
+                self._in_string = True
+            elif char in "{[":
+                stack.append(char)
+            elif stack and stack[-1] == _CLOSING[char]:
+                stack.pop()
+                if not stack:
+                    self._reset()
+                    return pos
+            else:
+                self._reset()
+                return pos  # a mismatched bracket: garbage up to here
+        self._scanned = pos - start
+        return None
 
 
 # --- values Kodi sends --------------------------------------------------------------------------

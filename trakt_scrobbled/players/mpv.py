@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import fnmatch
 import glob
+import json
 import logging
 import os
 import socket
@@ -55,6 +56,69 @@ _END_REASONS = {
     "error": EndReason.ERROR,
 }
 _CONNECT_ERRORS = (OSError, python_mpv_jsonipc.MPVError)
+
+MAX_LINE = 4 * 1024 * 1024
+"""Bytes of one IPC line; a longer one is dropped (mpv's own lines are a few hundred)."""
+
+STABLE_CONNECTION = 10.0
+"""Seconds a connection must last for the reconnect backoff to start again from its first step."""
+
+
+class _LineReader(python_mpv_jsonipc.UnixSocket):  # type: ignore[misc]
+    """The library's reader thread, hardened: it splits lines in linear time, drops a line
+    past `MAX_LINE`, and skips a line that is not JSON instead of dying (a dead reader meant
+    a reconnect, and a stop and start of the play, for every bad line)."""
+
+    def run(self) -> None:
+        sock = self.socket
+        buffer = bytearray()
+        dropping = False
+        bad = 0
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                start = len(buffer)
+                buffer += chunk
+                line_start = 0
+                newline = buffer.find(b"\n", start)
+                while newline >= 0:
+                    if dropping:
+                        dropping = False
+                    else:
+                        bad += self._deliver(bytes(buffer[line_start:newline]))
+                    line_start = newline + 1
+                    newline = buffer.find(b"\n", line_start)
+                del buffer[:line_start]
+                if len(buffer) > MAX_LINE:
+                    if not dropping:
+                        log.warning(
+                            "mpv: a line over %d bytes on %s; dropped", MAX_LINE, self.ipc_socket
+                        )
+                    dropping = True
+                    buffer.clear()
+                if bad == 1:
+                    bad = 2
+                    log.warning("mpv: %s sent a line that is not JSON; skipped", self.ipc_socket)
+        except Exception:
+            if not self._stopping:
+                log.debug("mpv: reading %s failed", self.ipc_socket, exc_info=True)
+        if self.quit_callback:
+            self.quit_callback()
+
+    def _deliver(self, line: bytes) -> int:
+        """1 when `line` was not a JSON object."""
+        if not line.strip():
+            return 0
+        try:
+            data = json.loads(line.decode("utf-8", "replace"))
+        except (ValueError, RecursionError):
+            return 1
+        if not isinstance(data, dict):
+            return 1
+        self.callback(data)
+        return 0
 
 
 class _State(StrEnum):
@@ -275,6 +339,7 @@ class MpvPlayer:
     async def run(self, emit: Emit) -> None:
         # A module global of the library, hence set here rather than at import.
         python_mpv_jsonipc.TIMEOUT = COMMAND_TIMEOUT
+        python_mpv_jsonipc.UnixSocket = _LineReader
         loop = asyncio.get_running_loop()
         observer: Any = Observer()
         handler = _SocketAppeared(loop, self._patterns, lambda path: self._appeared(path, emit))
@@ -377,19 +442,24 @@ class _SocketWatcher:
                 delay = min(first, 0.05) if poked else min(delay * 2, cap)
                 continue
             failing = False
-            delay = first
             log.info("mpv: connected to %s", self.path)
             player._attached(link)
+            connected_at = player._clock.monotonic()
             try:
                 await link.serve()
             except Exception:
                 player._detached(link)
                 log.exception("mpv: following %s failed; reconnecting", self.path)
-                await self._sleep_or_wake(first)
             else:
                 log.info("mpv: %s disconnected", self.path)
             finally:
                 player._detached(link)
+            if player._clock.monotonic() - connected_at >= STABLE_CONNECTION:
+                delay = first
+            else:
+                # A connection that keeps dropping at once (a broken peer): back off, growing.
+                await self._sleep_or_wake(delay)
+                delay = min(delay * 2, cap)
 
     async def _sleep_or_wake(self, seconds: float) -> bool:
         sleeper = asyncio.ensure_future(self._player._clock.sleep(seconds))
