@@ -33,9 +33,9 @@ from trakt_scrobbled.playstate import PlayStore
 from trakt_scrobbled.redact import mask_urls
 from trakt_scrobbled.scrobbler import Scrobbler
 from trakt_scrobbled.sender import Sender, SenderState
-from trakt_scrobbled.signals import EarlySignals
 from trakt_scrobbled.server import LocalServer, ServerError
 from trakt_scrobbled.session import Phase, Policy
+from trakt_scrobbled.signals import EarlySignals
 from trakt_scrobbled.store import open_db
 from trakt_scrobbled.trakt.auth import Auth, AuthState, TokenStore
 from trakt_scrobbled.trakt.client import TraktClient

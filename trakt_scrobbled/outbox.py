@@ -292,9 +292,7 @@ class Outbox:
         """When any of `keys` was last recorded watched, if at or after `since`."""
         if not keys:
             return None
-        in_memory = [
-            h.at for h in self._held if h.at >= since and set(keys) & set(h.watch_keys)
-        ]
+        in_memory = [h.at for h in self._held if h.at >= since and set(keys) & set(h.watch_keys)]
         if in_memory:
             return max(in_memory)
         marks = ",".join("?" * len(keys))
