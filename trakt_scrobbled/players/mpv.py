@@ -74,6 +74,7 @@ class _LineReader(python_mpv_jsonipc.UnixSocket):  # type: ignore[misc]
         buffer = bytearray()
         dropping = False
         bad = 0
+        warned = False
         try:
             while True:
                 chunk = sock.recv(65536)
@@ -98,8 +99,8 @@ class _LineReader(python_mpv_jsonipc.UnixSocket):  # type: ignore[misc]
                         )
                     dropping = True
                     buffer.clear()
-                if bad == 1:
-                    bad = 2
+                if bad and not warned:
+                    warned = True
                     log.warning("mpv: %s sent a line that is not JSON; skipped", self.ipc_socket)
         except Exception:
             if not self._stopping:
