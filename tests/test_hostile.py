@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
 import re
 import socket
@@ -27,6 +26,7 @@ import pytest
 from tests.fake_trakt import FakeTrakt
 from tests.plex_payloads import SECRET, movie, multipart, plex_stack, webhook
 from tests.realplayers import wait_until
+from tests.smallfs import fill, mount_small_fs, unmount
 from trakt_scrobbled.clock import SystemClock
 from trakt_scrobbled.config import ConfigError, parse_config
 from trakt_scrobbled.events import Ids, MediaType, Scrobble, ScrobbleVerb, TraktItem
@@ -137,49 +137,12 @@ def loop_errors() -> list[dict[str, Any]]:
 # --- 1. a full disk ------------------------------------------------------------------------------
 
 
-def _mount_small_fs(where: Path, size: str) -> None:
-    """A tmpfs of `size` at `where`; skips (outside CI) where mounting is not allowed."""
-    import subprocess
-
-    where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        why = (done.stderr or done.stdout).strip() or f"exit {done.returncode}"
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must be able to mount a tmpfs (run as root): {why}")
-        pytest.skip(f"cannot mount a small file system here ({why}); run as root to test it")
-
-
-def _unmount(where: Path) -> None:
-    import subprocess
-
-    subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
-
-
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
     where = tmp_path / "small"
-    _mount_small_fs(where, "2m")
+    mount_small_fs(where, "2m")
     yield where
-    _unmount(where)
-
-
-def fill(folder: Path) -> Path:
-    """Write a file until the file system is full; returns it (delete it to free the space)."""
-    filler = folder / "filler"
-    chunk = b"\0" * 16384
-    with filler.open("wb", buffering=0) as f, contextlib.suppress(OSError):
-        while True:
-            f.write(chunk)
-    with filler.open("ab", buffering=0) as f, contextlib.suppress(OSError):
-        for _ in range(16384):  # the last partial block, byte by byte
-            f.write(b"\0")
-    return filler
+    unmount(where)
 
 
 async def test_a_full_disk_holds_the_watch_in_memory_and_delivers_it_once_freed(

@@ -211,6 +211,7 @@ class App:
             log.info("ready: watching %s", ", ".join(self._players) or "no players")
             self.notifier.ready()
             self.update_status()
+            self.outbox.on_change(self.update_status)  # a full disk shows at once
             if self.notifier.enabled:
                 tasks.append(loop.create_task(self._heartbeat(), name="heartbeat"))
 

@@ -121,6 +121,7 @@ class Outbox:
         return len(self._held)
 
     def on_change(self, listener: Callable[[], None]) -> None:
+        """`listener` is called after rows were added, and when writing fails or works again."""
         self._listeners.append(listener)
 
     def _notify(self) -> None:
@@ -177,14 +178,16 @@ class Outbox:
 
     def _hold(self, held: _Held, err: sqlite3.OperationalError) -> None:
         self._held.append(held)
-        if self.write_error is None:
+        first = self.write_error is None
+        self.write_error = str(err)
+        self._held_changed.set()
+        if first:
             log.error(
                 "cannot write the state database (%s): scrobbles are held in memory and "
                 "written once it works again (free some disk space?)",
                 err,
             )
-        self.write_error = str(err)
-        self._held_changed.set()
+            self._notify()  # listeners show it (`status`, the sd_notify line)
 
     def flush_held(self) -> bool:
         """Write the held scrobbles, oldest first; True when none is left."""
@@ -202,6 +205,7 @@ class Outbox:
         if not self._held and self.write_error is not None:
             log.warning("the state database is writable again: %d held scrobble(s) saved", written)
             self.write_error = None
+            self._notify()
         return not self._held
 
     async def keep_trying(self) -> None:
