@@ -238,6 +238,19 @@ async def test_a_success_elsewhere_sends_the_backlog_at_once(
         assert len(fake.history()) == 1
 
 
+async def test_a_new_watch_is_the_probe_that_finds_trakt_back(
+    fake: FakeTrakt, tmp_path: Path
+) -> None:
+    async with sender_rig(fake, tmp_path, tmp_path, backoff=(120.0, 300.0)) as rig:
+        fake.set_outage(True)
+        rig.outbox.enqueue(watched(rig.matrix, "p1"))
+        await rig.until(lambda: rig.sender.state is SenderState.RETRYING)
+        fake.set_outage(False)
+        rig.outbox.enqueue(watched(rig.heat, "p2"))  # the user plays on: tried at once
+        await rig.until(lambda: rig.outbox.counts().pending == 0, limit=10.0)
+        assert len(fake.history()) == 2
+
+
 async def test_success_listeners_hear_successes_only(fake: FakeTrakt) -> None:
     heard: list[str] = []
     client = TraktClient(fake.url, CLIENT_ID, PostRateLimiter(SystemClock(), 0.0))

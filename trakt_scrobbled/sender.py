@@ -99,7 +99,11 @@ class Sender:
         self._history_after = seconds
 
     def wake(self) -> None:
+        """A new row (or a reload): send now; a row waiting out a backoff is tried again too,
+        so that the next thing the user plays is the probe that finds Trakt back."""
         self._wake.set()
+        if self._failures:
+            self._back.set()
 
     def trakt_back(self) -> None:
         """Some call to Trakt (ours, a search, a refresh) succeeded: rows in backoff go now."""
