@@ -29,8 +29,10 @@ from tests.realplayers import wait_until
 from tests.smallfs import fill, mount_small_fs, unmount
 from trakt_scrobbled.clock import SystemClock
 from trakt_scrobbled.config import ConfigError, parse_config
+from trakt_scrobbled.doctor import check_state
 from trakt_scrobbled.events import Ids, MediaType, Scrobble, ScrobbleVerb, TraktItem
 from trakt_scrobbled.outbox import Outbox, RowState
+from trakt_scrobbled.paths import ensure_state_dir, resolve_paths
 from trakt_scrobbled.players import kodi as kodi_module
 from trakt_scrobbled.players.kodi import _JsonStream
 from trakt_scrobbled.redact import mask_url, mask_urls
@@ -191,6 +193,14 @@ async def test_a_full_disk_holds_the_watch_in_memory_and_delivers_it_once_freed(
     finally:
         conn.close()
     assert heard == []
+
+
+def test_doctor_says_the_state_disk_is_full(small_fs: Path) -> None:
+    paths = resolve_paths({"XDG_STATE_HOME": str(small_fs), "HOME": str(small_fs)}, None)
+    ensure_state_dir(paths)
+    fill(small_fs)
+    failed = [c for c in check_state(paths) if c.failed]
+    assert any("full" in c.message for c in failed), failed
 
 
 # --- 3. a 2xx that is not Trakt's JSON -----------------------------------------------------------

@@ -189,8 +189,32 @@ def check_state(paths: Paths) -> tuple[Check, ...]:
         os.unlink(probe)
         if mode == STATE_DIR_MODE:
             checks.append(_ok("state", f"{folder} is private (0700) and writable"))
+    checks.extend(_check_free_space(folder))
     checks.append(check_database(paths.db_file))
     return tuple(checks)
+
+
+MIN_FREE = 1024 * 1024
+"""Bytes free under the state folder below which its disk counts as full."""
+
+
+def _check_free_space(folder: Path) -> tuple[Check, ...]:
+    """A full disk: the daemon holds scrobbles in memory until space is back, but a restart
+    meanwhile would lose them."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return ()
+    if free >= MIN_FREE:
+        return ()
+    return (
+        _fail(
+            "state",
+            f"the disk holding {folder} is full ({free} bytes free): scrobbles wait in the "
+            "daemon's memory and are lost if it stops",
+            "free some space on that disk",
+        ),
+    )
 
 
 def check_database(db_file: Path) -> Check:
