@@ -195,6 +195,22 @@ async def test_a_full_disk_holds_the_watch_in_memory_and_delivers_it_once_freed(
     assert heard == []
 
 
+def test_stopping_while_the_disk_is_still_full_says_what_is_lost(
+    small_fs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = open_db(small_fs / "state.db")
+    try:
+        outbox = Outbox(conn, SystemClock())
+        fill(small_fs)
+        heat = TraktItem(MediaType.MOVIE, Ids(trakt=7), title="Heat", year=1995)
+        outbox.enqueue(watched(heat, "p1"))
+        assert outbox.held == 1
+        assert outbox.lose_held() == 1
+        assert "lost: stop Heat (1995)" in caplog.text
+    finally:
+        conn.close()
+
+
 def test_doctor_says_the_state_disk_is_full(small_fs: Path) -> None:
     paths = resolve_paths({"XDG_STATE_HOME": str(small_fs), "HOME": str(small_fs)}, None)
     ensure_state_dir(paths)

@@ -140,6 +140,7 @@ class App:
             stack.callback(conn.close)
             self.conn = conn
             self.outbox = Outbox(conn, self.clock)
+            stack.callback(self.outbox.lose_held)  # before the database closes
             self.limiter = PostRateLimiter(self.clock)
             self.auth = Auth(
                 TokenStore(self.paths.token_file),

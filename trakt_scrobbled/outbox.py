@@ -142,7 +142,7 @@ class Outbox:
             return 0
         try:
             row_id = self._write(held)
-        except sqlite3.OperationalError as err:
+        except sqlite3.Error as err:
             self._hold(held, err)
             return 0
         self._notify()
@@ -176,7 +176,7 @@ class Outbox:
         assert row_id is not None
         return row_id
 
-    def _hold(self, held: _Held, err: sqlite3.OperationalError) -> None:
+    def _hold(self, held: _Held, err: sqlite3.Error) -> None:
         self._held.append(held)
         first = self.write_error is None
         self.write_error = str(err)
@@ -195,7 +195,7 @@ class Outbox:
         while self._held:
             try:
                 self._write(self._held[0])
-            except sqlite3.OperationalError as err:
+            except sqlite3.Error as err:
                 self.write_error = str(err)
                 break
             self._held.pop(0)
@@ -207,6 +207,20 @@ class Outbox:
             self.write_error = None
             self._notify()
         return not self._held
+
+    def lose_held(self) -> int:
+        """At exit: write what is held one last time, else say what is lost (never silently)."""
+        if self.flush_held():
+            return 0
+        lost = [h.scrobble for h in self._held]
+        log.error(
+            "stopping with %d scrobble(s) the state database could not take (%s); lost: %s",
+            len(lost),
+            self.write_error,
+            "; ".join(f"{s.verb} {s.item.describe()}" for s in lost),
+        )
+        self._held.clear()
+        return len(lost)
 
     async def keep_trying(self) -> None:
         """Runs with the daemon: retries held scrobbles with a growing delay, capped."""
@@ -314,7 +328,7 @@ class Outbox:
                     "INSERT INTO recent (at, kind, label, result) VALUES (?, ?, ?, ?)",
                     (self._clock.time(), kind, label, result),
                 )
-        except sqlite3.OperationalError as err:  # only for `status`: not worth holding
+        except sqlite3.Error as err:  # only for `status`: not worth holding
             log.debug("not noted (%s): %s %s %s", err, kind, label, result)
 
     def bury(self, row: OutboxRow, reason: str) -> None:

@@ -69,7 +69,7 @@ class PlayStore:
     def _execute(self, sql: str, args: tuple[Any, ...]) -> None:
         try:
             self._conn.execute(sql, args)
-        except sqlite3.OperationalError as err:
+        except sqlite3.Error as err:
             if not self._failing:
                 self._failing = True
                 log.warning("play snapshots not saved (%s): a crash now could lose a play", err)

@@ -135,12 +135,12 @@ class Sender:
         while True:
             try:
                 await self._step()
-            except sqlite3.OperationalError as err:
+            except sqlite3.Error as err:
                 # The disk is full (or the database locked): rows stay as they were on disk;
                 # an answer we could not record is settled by the 409/history check later.
                 await self._store_failed(err)
 
-    async def _store_failed(self, err: sqlite3.OperationalError) -> None:
+    async def _store_failed(self, err: sqlite3.Error) -> None:
         self._failures += 1
         self.last_error = f"cannot write the state database: {err}"
         if self._failures == 1:
