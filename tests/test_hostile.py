@@ -23,12 +23,15 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.clocks import ManualClock
+from tests.daemon import Home, log_in
 from tests.fake_trakt import FakeTrakt
 from tests.plex_payloads import SECRET, movie, multipart, plex_stack, webhook
 from tests.realplayers import wait_until
 from tests.smallfs import fill, mount_small_fs, unmount
+from trakt_scrobbled.app import App
 from trakt_scrobbled.clock import SystemClock
-from trakt_scrobbled.config import ConfigError, parse_config
+from trakt_scrobbled.config import ConfigError, load_config, parse_config
 from trakt_scrobbled.doctor import check_state
 from trakt_scrobbled.events import Ids, MediaType, Scrobble, ScrobbleVerb, TraktItem
 from trakt_scrobbled.outbox import Outbox, RowState
@@ -494,3 +497,22 @@ async def test_a_listener_cannot_be_starved_by_one_client_holding_idle_sockets()
         finally:
             for sock in idle:
                 sock.close()
+
+
+async def test_uptime_survives_a_backward_clock_jump(fake: FakeTrakt, tmp_path: Path) -> None:
+    home = Home.create(tmp_path, fake.url)
+    log_in(fake, home)
+    clock = ManualClock()
+    paths = resolve_paths(home.env(), None)
+    config = load_config(paths.config_file, {})
+    daemon = App(config, paths, clock=clock, env={})
+    stop = asyncio.Event()
+    running_app = asyncio.create_task(daemon.run(stop))
+    try:
+        await wait_until(lambda: hasattr(daemon, "server") and daemon.server.port > 0, 10, "ready")
+        clock.mono += 5.0
+        clock.wall -= 3600.0  # the wall clock set back an hour (NTP, a wrong RTC)
+        assert daemon.status_json()["uptime"] == 5.0
+    finally:
+        stop.set()
+        await asyncio.wait_for(running_app, 10)
