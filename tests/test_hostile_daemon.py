@@ -47,6 +47,16 @@ def listening(port: int) -> bool:
 # --- 11. SIGHUP right after start ----------------------------------------------------------------
 
 
+def catches_sighup(pid: int) -> bool:
+    """Whether the process has a handler for SIGHUP now (the kernel's own view of it)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    (mask,) = [line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")]
+    return bool(int(mask, 16) & (1 << (signal.SIGHUP - 1)))
+
+
 @pytest.mark.parametrize("delay", [0.15, 0.4])
 def test_a_sighup_just_after_start_is_a_reload_not_a_death(
     tmp_path: Path, fake: FakeTrakt, delay: float
@@ -54,7 +64,12 @@ def test_a_sighup_just_after_start_is_a_reload_not_a_death(
     home = Home.create(tmp_path, fake.url)
     log_in(fake, home)
     with Daemon(home) as daemon:
-        time.sleep(delay)  # the attack's timing: the signal lands while the daemon starts
+        started = time.monotonic()
+        # Before its first line of Python runs, no process can catch a signal; ours does from
+        # then on, long before it even says it is starting (a loaded machine only delays both).
+        daemon.wait_until(lambda: catches_sighup(daemon.pid), timeout=10)
+        assert "starting" not in daemon.stderr()
+        time.sleep(max(0.0, delay - (time.monotonic() - started)))  # the attack's timing
         daemon.signal(signal.SIGHUP)
         daemon.wait_for_log("ready", timeout=20)
         daemon.wait_for_log("config reloaded", timeout=10)

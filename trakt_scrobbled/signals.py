@@ -16,6 +16,11 @@ class EarlySignals:
         """A SIGHUP came before the loop's own handler was in place: reload once started."""
 
     def install(self) -> EarlySignals:
+        """Catch SIGHUP from now on; if an `EarlySignals` already does, that one is returned
+        (the entry point installs one before the slow imports, `run` asks for it later)."""
+        current = getattr(signal.getsignal(signal.SIGHUP), "__self__", None)
+        if isinstance(current, EarlySignals):
+            return current
         signal.signal(signal.SIGHUP, self._on_hup)
         return self
 
