@@ -29,6 +29,7 @@ from tests.fake_trakt import FakeTrakt
 from tests.plex_payloads import SECRET, movie, multipart, plex_stack, webhook
 from tests.realplayers import wait_until
 from tests.smallfs import fill, mount_small_fs, unmount
+from trakt_scrobbled import server as server_module
 from trakt_scrobbled.app import App
 from trakt_scrobbled.clock import SystemClock
 from trakt_scrobbled.config import ConfigError, load_config, parse_config
@@ -363,6 +364,43 @@ async def test_webhooks_are_answered_during_a_200_connection_slowloris(
                 answered.append(response.status_code)
             assert answered == [200] * 7
             assert len(stack.events.events) >= 1
+        finally:
+            stop.set()
+            for task in attackers:
+                task.cancel()
+            await asyncio.gather(*attackers, return_exceptions=True)
+
+
+async def _slow_body(port: int, stop: asyncio.Event) -> None:
+    """A whole head, then a body trickled in a byte a second: it holds a request open."""
+    with contextlib.suppress(OSError):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"POST /plex/{SECRET} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100000\r\n\r\n".encode()
+        )
+        while not stop.is_set():
+            writer.write(b" ")
+            await writer.drain()
+            await asyncio.sleep(1.0)  # the trickle is the attack
+        writer.close()
+
+
+async def test_webhooks_get_in_past_200_trickled_bodies_from_plexs_own_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server_module, "SLOW_REQUEST", 0.5)
+    async with plex_stack() as stack:
+        stop = asyncio.Event()
+        attackers = [asyncio.create_task(_slow_body(stack.server.port, stop)) for _ in range(200)]
+        try:
+            await wait_until(lambda: stack.server.requests_in_flight >= 16, what="bodies begun")
+            await asyncio.sleep(0.6)  # they are slow requests now
+            codes = []
+            for n in range(7):
+                meta = movie(view_offset=1000 * n, rating_key=str(6000 + n))
+                codes.append((await stack.post(webhook("media.play", meta))).status_code)
+            assert codes == [200] * 7
         finally:
             stop.set()
             for task in attackers:

@@ -77,6 +77,10 @@ keep a real webhook out. Only when every place is answering a request is a newco
 MAX_PER_PEER = 16
 """Open connections from one address; past it, that address's oldest idle one is closed."""
 
+SLOW_REQUEST = 5.0
+"""Seconds after which a request still being read may be closed to make room, like an idle
+connection (a body trickled in to hold a place); Plex sends a webhook in milliseconds."""
+
 PlexHandler = Callable[[Mapping[str, Any]], object]
 """Takes one webhook's payload object; returns what it did, for a debug log line."""
 
@@ -263,6 +267,7 @@ class LocalServer:
         if request is None:
             return False
         link.busy = True
+        link.busy_since = asyncio.get_running_loop().time()
         try:
             answer = await self._route(link, request)
         except _Rejected as rejected:
@@ -398,6 +403,7 @@ class _Link:
         self.conn = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self.busy = False
         """Between a request's head and the end of its answer (`stop` waits for those)."""
+        self.busy_since = 0.0
         self.evicted = False
         """Closed to make room for a newcomer; its task is ending."""
         self.opened = asyncio.get_running_loop().time()
@@ -575,11 +581,13 @@ class _Form:
 
 
 def _evict_oldest_idle(links: list[_Link]) -> bool:
-    """Close the oldest of `links` waiting for a head; False when all are answering requests."""
-    idle = [link for link in links if not link.busy]
+    """Close the oldest of `links` waiting for a head (or stuck in a request for longer than
+    `SLOW_REQUEST`); False when all are busy with requests of their own."""
+    slow_since = asyncio.get_running_loop().time() - SLOW_REQUEST
+    idle = [link for link in links if not link.busy or link.busy_since < slow_since]
     if not idle:
         return False
-    victim = min(idle, key=lambda link: link.opened)
+    victim = min(idle, key=lambda link: (link.busy, link.opened))
     victim.evicted = True
     victim.abort()
     log.debug("a connection waiting for its request was closed to make room")
