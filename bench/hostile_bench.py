@@ -161,19 +161,39 @@ async def _slow(port: int, source: str, stop: asyncio.Event, reconnect: bool) ->
             await stop.wait()
 
 
+async def _slow_body(port: int, stop: asyncio.Event) -> None:
+    with contextlib.suppress(OSError):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"POST /plex/{SECRET} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Length: 100000\r\n\r\n".encode()
+        )
+        while not stop.is_set():
+            writer.write(b" ")
+            await writer.drain()
+            await asyncio.sleep(1.0)
+        writer.close()
+
+
 async def bench_slowloris(webhooks: int = 7) -> None:
     for source, reconnect, what in (
         ("127.0.0.1", False, "200 slow connections from Plex's own address"),
         ("127.0.0.2", True, "200 reconnecting slow connections from another host"),
         ("127.0.0.1", True, "200 reconnecting slow connections from Plex's own address"),
+        ("body", False, "200 trickled bodies from Plex's own address, after 6 s"),
     ):
         async with plex_stack() as stack:
             stop = asyncio.Event()
+            port = stack.server.port
             attackers = [
-                asyncio.create_task(_slow(stack.server.port, source, stop, reconnect))
+                asyncio.create_task(
+                    _slow_body(port, stop)
+                    if source == "body"
+                    else _slow(port, source, stop, reconnect)
+                )
                 for _ in range(200)
             ]
-            await asyncio.sleep(2.0)
+            await asyncio.sleep(6.0 if source == "body" else 2.0)
             codes: list[int] = []
             took: list[float] = []
             for n in range(webhooks):
