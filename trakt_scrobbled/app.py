@@ -245,12 +245,14 @@ class App:
         for client in (*self._retired, self.client):
             await client.aclose()
 
-    def _new_identifier(self, config: Config) -> Identifier:
+    def _new_identifier(
+        self, config: Config, overrides: tuple[Override, ...] | None = None
+    ) -> Identifier:
         return Identifier(
             self.client,
             self.conn,
             self.clock,
-            overrides=overrides_of(config),
+            overrides=overrides_of(config) if overrides is None else overrides,
             min_duration=float(config.scrobble.min_duration),
             parser=self.parser,
         )
@@ -596,7 +598,9 @@ class App:
             self.update_status()
             return False
         self.config_problems = ()
-        changed = diff_sections(self.config, new)
+        # Comparing and converting tens of thousands of overrides: not on the loop either.
+        changed = await asyncio.to_thread(diff_sections, self.config, new)
+        overrides = await asyncio.to_thread(overrides_of, new) if "overrides" in changed else None
         self.config = new
         if changed:
             log.info("config reloaded: %s changed", ", ".join(sorted(changed)))
@@ -614,7 +618,7 @@ class App:
         if "scrobble" in changed:
             self.sender.use_history_after(new.scrobble.history_after)
         if changed & {"trakt", "scrobble", "overrides"}:
-            self.identifier = self._new_identifier(new)
+            self.identifier = self._new_identifier(new, overrides)
             self.scrobbler.use(self.identifier, policy_of(new), new.scrobble.rewatch_window)
         if "server" in changed:
             await self._stop_server()
