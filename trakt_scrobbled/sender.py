@@ -85,7 +85,8 @@ class Sender:
         self._restart_gap = restart_gap
         self._wake = asyncio.Event()
         self._back = asyncio.Event()
-        """Set when any call to Trakt succeeded: a backoff wait ends at once."""
+        """Set when any call to Trakt succeeded (or a new row came): a backoff wait ends."""
+        self._back_reason = ""
         self._failures = 0
         self.state = SenderState.IDLE
         self.last_error: str | None = None
@@ -102,12 +103,15 @@ class Sender:
         """A new row (or a reload): send now; a row waiting out a backoff is tried again too,
         so that the next thing the user plays is the probe that finds Trakt back."""
         self._wake.set()
-        if self._failures:
-            self._back.set()
+        self._end_backoff("a new scrobble came")
 
     def trakt_back(self) -> None:
         """Some call to Trakt (ours, a search, a refresh) succeeded: rows in backoff go now."""
-        if self._failures:
+        self._end_backoff("Trakt answered another call")
+
+    def _end_backoff(self, why: str) -> None:
+        if self._failures and not self._back.is_set():
+            self._back_reason = why
             self._back.set()
 
     def use_client(self, client: TraktClient) -> None:
@@ -351,7 +355,7 @@ class Sender:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         if back.done() and not back.cancelled():
-            log.info("Trakt answered another call: sending the queue now")
+            log.info("%s: trying the queue again now", self._back_reason)
 
 
 def _result_of(data: object) -> str:
