@@ -19,6 +19,7 @@ from tests.fake_trakt import FakeTrakt
 from tests.kodi_fixture import KodiProcess
 from tests.realplayers import MpvLauncher
 from trakt_scrobbled.config import KodiConfig, MpvConfig, PlexConfig, ServerConfig, TraktConfig
+from trakt_scrobbled.control import ControlPath
 from trakt_scrobbled.doctor import (
     Check,
     CheckStatus,
@@ -264,10 +265,18 @@ def test_plex_url_with_the_secret_masked(host: str, shown: str, elsewhere: bool)
 # --- the daemon and the service --------------------------------------------------------------
 
 
-async def test_daemon_not_running() -> None:
-    (check,) = await check_daemon(ServerConfig(port=free_port()))
+async def test_daemon_not_running(tmp_path: Path) -> None:
+    (check,) = await check_daemon(ControlPath(tmp_path / "run", ours=True))
     assert check.status is NOTE and "not running" in check.message
     assert "trakt-scrobbled run" in check.hint
+
+
+async def test_a_control_folder_others_may_enter_fails(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    (check,) = await check_daemon(ControlPath(folder, ours=True))
+    assert check.status is FAIL and "chmod 700" in check.message
 
 
 def _systemctl_saying(folder: Path, out: str, code: int) -> str:
@@ -340,7 +349,7 @@ def test_all_green(
         "[ok]   login: Trakt accepts the login",
         "[ok]   mpv: mpv ",
         f"answers on {mpv.socket_path}",
-        f"[ok]   daemon: running on 127.0.0.1:{home.server_port} (pid {daemon.pid}",
+        f"[ok]   daemon: running (pid {daemon.pid}",
         "[note] service: ",
     ):
         assert expected in out, f"{expected!r} not in:\n{out}"
@@ -401,7 +410,7 @@ def test_help_and_config_option(tmp_path: Path, fake: FakeTrakt) -> None:
     result = run_cli(home, "doctor", "--config", str(tmp_path / "nope.toml"), env=NO_SYSTEMCTL)
     assert result.returncode == 1
     assert f"[FAIL] config: {tmp_path / 'nope.toml'}: file not found" in result.stdout
-    assert "[note] doctor: Trakt, players and the daemon not checked" in result.stdout
+    assert "[note] doctor: Trakt and the players not checked" in result.stdout
 
 
 # --- the daemon's own messages ----------------------------------------------------------------

@@ -17,7 +17,15 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from trakt_scrobbled import __version__
 from trakt_scrobbled.clock import Clock, SystemClock
-from trakt_scrobbled.config import Config, ConfigError, OverrideType, diff_sections, load_config
+from trakt_scrobbled.config import (
+    Config,
+    ConfigError,
+    OverrideType,
+    ServerConfig,
+    diff_sections,
+    load_config,
+)
+from trakt_scrobbled.control import CommandFailed, ControlError, ControlServer, control_path
 from trakt_scrobbled.events import MediaType
 from trakt_scrobbled.filewatch import FileWatcher
 from trakt_scrobbled.history import iso
@@ -33,6 +41,7 @@ from trakt_scrobbled.scrobbler import Scrobbler
 from trakt_scrobbled.sender import Sender, SenderState
 from trakt_scrobbled.server import LocalServer, ServerError
 from trakt_scrobbled.session import Phase, Policy
+from trakt_scrobbled.status_view import queue_row_json
 from trakt_scrobbled.store import open_db
 from trakt_scrobbled.trakt.auth import Auth, AuthState, TokenStore
 from trakt_scrobbled.trakt.client import TraktClient
@@ -61,6 +70,11 @@ def overrides_of(config: Config) -> tuple[Override, ...]:
         )
         for o in config.overrides
     )
+
+
+def wants_listener(config: Config) -> bool:
+    """Whether an enabled player takes webhooks (Plex in webhook mode); else no port is opened."""
+    return config.plex.enabled and getattr(config.plex, "mode", "webhook") == "webhook"
 
 
 def build_player(section: str, config: Config, clock: Clock) -> Player | None:
@@ -106,8 +120,11 @@ class App:
         self._retired: list[TraktClient] = []
         self._players: dict[str, tuple[Player, asyncio.Task[None]]] = {}
         self._login_code: DeviceCode | None = None
+        self._login_reason = "Trakt login needed"
         self.config_problems: tuple[str, ...] = ()
         self.server_error: str | None = None
+        self.server: LocalServer | None = None
+        self._server_config: ServerConfig | None = None
         self.started_at = 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -166,11 +183,15 @@ class App:
                 loop.create_task(self._keep_logged_in(), name="login"),
             ]
             stack.push_async_callback(_cancel_all, tasks)
-            self.server = LocalServer(
-                self.config.server.host, self.config.server.port, status=self.status_json
-            )
-            await self._start_server()
+            await self._sync_server(self.config)
             stack.push_async_callback(self._stop_server)
+            self.control = ControlServer(control_path(self.env, self.paths), self.on_command)
+            try:
+                await self.control.start()
+            except ControlError as err:
+                log.error("%s: `status`, `queue` and `reload` cannot reach this daemon", err)
+            else:
+                stack.push_async_callback(self.control.stop)
             stack.push_async_callback(self._stop_players)
             for section in PLAYER_SECTIONS:
                 self._start_player(section)
@@ -245,17 +266,30 @@ class App:
                 "no Trakt client id: set [trakt] client_id in the config or TRAKT_CLIENT_ID"
             )
 
-    async def _start_server(self) -> None:
+    async def _sync_server(self, config: Config) -> None:
+        """The webhook listener runs only while a webhook player is enabled."""
+        if not wants_listener(config):
+            await self._stop_server()
+            return
+        if self.server is not None and self._server_config == config.server:
+            return
+        await self._stop_server()
+        self.server = LocalServer(config.server.host, config.server.port)
+        self._server_config = config.server
         try:
             await self.server.start()
             self.server_error = None
         except ServerError as err:
             # mpv and Kodi go on without it; `status` and Plex say what is wrong.
             self.server_error = str(err)
-            log.error("%s: `trakt-scrobbled status` and Plex webhooks will not work", err)
+            log.error("%s: Plex webhooks will not reach this daemon", err)
 
     async def _stop_server(self) -> None:
-        await self.server.stop()
+        if self.server is not None:
+            await self.server.stop()
+        self.server = None
+        self._server_config = None
+        self.server_error = None
 
     def _start_player(self, section: str) -> None:
         player = build_player(section, self.config, self.clock)
@@ -265,12 +299,12 @@ class App:
             player.run(self.scrobbler.handle), name=f"player-{section}"
         )
         self._players[section] = (player, task)
-        if section == "plex":
+        if section == "plex" and self.server is not None:
             self.server.set_plex(self.config.plex.secret, player.handle)  # type: ignore[attr-defined]
 
     async def _stop_player(self, section: str) -> None:
         entry = self._players.pop(section, None)
-        if section == "plex":
+        if section == "plex" and self.server is not None:
             self.server.set_plex("", None)
         if entry is None:
             return
@@ -330,6 +364,8 @@ class App:
             elif edited in done:
                 log.info("[trakt] changed: starting the login again")
             self._login_code = None
+            if self.auth.access_token() is not None:
+                self._login_reason = "Trakt login needed"
             self.update_status()
 
     async def _token_saved_elsewhere(self) -> None:
@@ -349,11 +385,48 @@ class App:
     def _announce(self, code: DeviceCode) -> None:
         self._login_code = code
         log.warning(
-            "Trakt login needed: open %s and enter the code %s (or open %s)",
+            "%s: open %s and enter the code %s (or open %s); scrobbles stay queued",
+            self._login_reason,
             code.verification_url,
             code.user_code,
             code.activate_url,
         )
+        self.update_status()
+
+    # --- the control socket ----------------------------------------------------------------
+
+    async def on_command(self, command: str, args: Mapping[str, Any]) -> Any:
+        """One command from the control socket (`trakt-scrobbled status`, `queue`, ...)."""
+        if command == "status":
+            return self.status_json()
+        if command == "queue":
+            return [queue_row_json(row) for row in self.outbox.rows()]
+        if command == "retry":
+            row_id = _row_id(args, optional=True)
+            # A retried row wakes the sender (the outbox tells it): it goes out at once.
+            n = self.outbox.retry(row_id)
+            if n:
+                log.info("queue: %d failed row(s) queued again", n)
+            return n
+        if command == "drop":
+            row_id = _row_id(args, optional=False)
+            dropped = self.outbox.drop(row_id)  # type: ignore[arg-type]
+            if dropped:
+                log.info("queue: row %d dropped", row_id)
+            return dropped
+        if command == "reload":
+            applied = await self.reload()
+            return {"applied": applied, "problems": list(self.config_problems)}
+        if command == "logout":
+            self._logged_out()
+            return None
+        raise CommandFailed(f"unknown command {command!r} (a newer trakt-scrobbled?)")
+
+    def _logged_out(self) -> None:
+        """`trakt-scrobbled logout` deleted the token: stop using it now; the login loop then
+        says, once, how to log in again."""
+        self._login_reason = "logged out; to log in again"
+        self.auth.drop()
         self.update_status()
 
     # --- status --------------------------------------------------------------------------
@@ -523,22 +596,31 @@ class App:
         if changed & {"trakt", "scrobble", "overrides"}:
             self.identifier = self._new_identifier(new)
             self.scrobbler.use(self.identifier, policy_of(new), new.scrobble.rewatch_window)
-        if "server" in changed:
-            await self.server.stop()
-            self.server = LocalServer(new.server.host, new.server.port, status=self.status_json)
-            await self._start_server()
-            if "plex" in self._players:
+        for section in PLAYER_SECTIONS:
+            if section in changed:
+                await self._stop_player(section)
+        if changed & {"server", "plex"}:
+            await self._sync_server(new)
+            if "plex" in self._players and self.server is not None:
                 plex = self._players["plex"][0]
                 self.server.set_plex(new.plex.secret, plex.handle)  # type: ignore[attr-defined]
         for section in PLAYER_SECTIONS:
             if section in changed:
-                await self._stop_player(section)
                 self._start_player(section)
         self._config_changed.set()
         self._config_changed = asyncio.Event()
         self.notifier.ready()
         self.update_status()
         return True
+
+
+def _row_id(args: Mapping[str, Any], *, optional: bool) -> int | None:
+    row_id = args.get("id")
+    if row_id is None and optional:
+        return None
+    if not isinstance(row_id, int) or isinstance(row_id, bool):
+        raise CommandFailed("a row id (a number) is needed")
+    return row_id
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

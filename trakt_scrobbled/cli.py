@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = cmd("status", "what the running daemon is doing")
     p.add_argument("--json", action="store_true", help="machine-readable output")
 
+    cmd("reload", "make the running daemon read its config file again")
     p = cmd("queue", "the outbox: queued and failed scrobbles")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     qsub = p.add_subparsers(dest="queue_action", metavar="ACTION")
@@ -93,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Everything we create (database, its -wal and -shm, tokens, lock, socket) is the user's
+    # alone, with or without systemd's UMask=0077: it tells what they watch.
+    os.umask(0o077)
     _setup_logging(getattr(args, "verbose", False))
     handlers: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], int]] = {
         "run": cmd_run,
@@ -100,6 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "logout": cmd_logout,
         "status": cmd_status,
         "queue": cmd_queue,
+        "reload": cmd_reload,
         "identify": cmd_identify,
         "config": cmd_config,
         "doctor": cmd_doctor,
@@ -260,10 +265,10 @@ def _qr_code(url: str) -> str:
 
 def cmd_logout(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config, paths = _load(args, env)
-    return asyncio.run(_logout(config, paths))
+    return asyncio.run(_logout(config, paths, env))
 
 
-async def _logout(config: Config, paths: Paths) -> int:
+async def _logout(config: Config, paths: Paths, env: Mapping[str, str]) -> int:
     from trakt_scrobbled.clock import SystemClock
     from trakt_scrobbled.trakt.auth import TokenStore
     from trakt_scrobbled.trakt.client import TraktClient
@@ -274,6 +279,7 @@ async def _logout(config: Config, paths: Paths) -> int:
     token = store.load()
     if token is None:
         store.delete()
+        _tell_daemon_logged_out(paths, env)
         print("not logged in")
         return EXIT_OK
     revoked = False
@@ -300,6 +306,7 @@ async def _logout(config: Config, paths: Paths) -> int:
             except TraktError as err:
                 print(f"could not revoke the token at Trakt: {err}", file=sys.stderr)
     store.delete()
+    _tell_daemon_logged_out(paths, env)
     if revoked:
         print("Logged out: the token was revoked at Trakt and deleted here.")
         return EXIT_OK
@@ -311,6 +318,23 @@ async def _logout(config: Config, paths: Paths) -> int:
     return EXIT_USER_ERROR
 
 
+def _tell_daemon_logged_out(paths: Paths, env: Mapping[str, str]) -> None:
+    """A running daemon stops using the token at once (and shows how to log in again)."""
+    from trakt_scrobbled.control import ControlError, NotRunning, control_path, request
+
+    try:
+        request(control_path(env, paths), "logout")
+    except NotRunning:
+        return
+    except ControlError as err:
+        print(f"could not tell the running daemon: {err}", file=sys.stderr)
+        return
+    print(
+        "The running daemon stopped using the login; to log in again enter the code that "
+        "`trakt-scrobbled status` shows, or run `trakt-scrobbled login`."
+    )
+
+
 def cmd_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config, paths = _load(args, env)
     where = paths.config_file if paths.config_file.exists() else "defaults (no config file)"
@@ -320,22 +344,74 @@ def cmd_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
+def _paths_and_problems(
+    args: argparse.Namespace, env: Mapping[str, str]
+) -> tuple[Paths, list[str]]:
+    """The paths, and the config file's problems if it has any: the commands that talk to the
+    daemon work whatever state the file is in (the daemon runs on with its previous config)."""
+    override: Path | None = getattr(args, "config", None)
+    paths = resolve_paths(env, override)
+    try:
+        load_config(paths.config_file, env, explicit=override is not None)
+    except ConfigError as err:
+        return paths, [line for line in str(err).splitlines() if line.strip()]
+    return paths, []
+
+
+def _warn_problems(paths: Paths, problems: Sequence[str], *, running: bool) -> None:
+    if not problems:
+        return
+    then = (
+        "the daemon runs on with its previous config"
+        if running
+        else "`trakt-scrobbled run` will refuse to start until they are fixed"
+    )
+    print(f"{paths.config_file} has problems; {then}:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
 def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from trakt_scrobbled import status_view
+    from trakt_scrobbled.control import ControlError, NotRunning, control_path
 
-    config, _ = _load(args, env)
-    address = status_view.status_address(config.server)
+    paths, problems = _paths_and_problems(args, env)
     try:
-        doc = asyncio.run(status_view.fetch_status(address))
-    except status_view.NotRunning as err:
+        doc = status_view.fetch_status(control_path(env, paths))
+    except NotRunning as err:
         print(f"{err}: {status_view.START_HINT}", file=sys.stderr)
+        _warn_problems(paths, problems, running=False)
         return status_view.EXIT_NOT_RUNNING
-    except status_view.StatusUnavailable as err:
+    except ControlError as err:
         raise UserError(str(err)) from err
+    config = doc.get("config")
+    if problems and not (isinstance(config, dict) and config.get("problems")):
+        # The daemon has not read the file since it broke: say so all the same.
+        doc["config"] = {"file": str(paths.config_file), "problems": problems}
     if args.json:
         print(status_view.dumps(doc))
     else:
         print(status_view.render_status(doc, now=time.time()), end="")
+    return EXIT_OK
+
+
+def cmd_reload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from trakt_scrobbled import status_view
+    from trakt_scrobbled.control import ControlError, NotRunning, control_path, request
+
+    paths, _ = _paths_and_problems(args, env)
+    try:
+        answer = request(control_path(env, paths), "reload")
+    except NotRunning as err:
+        print(f"{err}: {status_view.START_HINT}", file=sys.stderr)
+        return status_view.EXIT_NOT_RUNNING
+    except ControlError as err:
+        raise UserError(str(err)) from err
+    problems = answer.get("problems", []) if isinstance(answer, dict) else []
+    if problems:
+        _warn_problems(paths, [str(p) for p in problems], running=True)
+        return EXIT_USER_ERROR
+    print(f"reloaded {paths.config_file}")
     return EXIT_OK
 
 
@@ -375,61 +451,83 @@ def cmd_service(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_queue(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Through the daemon when it runs (a retried row goes out at once), else on the database."""
+    from trakt_scrobbled.control import CommandFailed, ControlError, NotRunning, control_path
+    from trakt_scrobbled.control import request as ask
+
+    paths, problems = _paths_and_problems(args, env)
+    action = getattr(args, "queue_action", None)
+    command = action or "queue"
+    params: dict[str, object] = {}
+    if action == "retry":
+        params["id"] = None if args.all else args.id
+    elif action == "drop":
+        params["id"] = args.id
+    try:
+        result = ask(control_path(env, paths), command, params)
+        running = True
+    except NotRunning:
+        row_id = params.get("id")
+        result = _queue_offline(paths, command, row_id if isinstance(row_id, int) else None)
+        running = False
+    except CommandFailed as err:
+        raise UserError(str(err)) from err
+    except ControlError as err:
+        raise UserError(str(err)) from err
+    _warn_problems(paths, problems, running=running)
+    if command == "retry":
+        n = result if isinstance(result, int) else 0
+        if n == 0:
+            raise UserError("no failed row to retry" if args.all else f"no failed row {args.id}")
+        later = "the daemon is sending them now" if running else "they go out when it starts"
+        print(f"{n} row(s) queued again; {later}")
+        return EXIT_OK
+    if command == "drop":
+        if not result:
+            raise UserError(f"no row {args.id}")
+        print(f"row {args.id} dropped")
+        return EXIT_OK
+    rows = [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return EXIT_OK
+    if not rows:
+        print("the queue is empty")
+        return EXIT_OK
+    for row in rows:
+        created = row.get("created_at")
+        stamp = created if isinstance(created, int | float) else 0
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+        what = "watched" if row.get("watched") else str(row.get("kind"))
+        line = f"{row.get('id', '?'):>6}  {row.get('state', '?'):<7}  {when}  {what:<8} "
+        line += str(row.get("item") or "?")
+        if row.get("error"):
+            line += f"  ({row['error']})"
+        print(line)
+    return EXIT_OK
+
+
+def _queue_offline(paths: Paths, command: str, row_id: int | None) -> object:
+    """The same commands on the database, when no daemon runs."""
     from trakt_scrobbled.clock import SystemClock
     from trakt_scrobbled.outbox import Outbox
+    from trakt_scrobbled.status_view import queue_row_json
     from trakt_scrobbled.store import StoreError, open_db
 
-    _, paths = _load(args, env)
+    if command == "queue" and not paths.db_file.exists():
+        return []
     try:
         conn = open_db(paths.db_file)
     except StoreError as err:
         raise UserError(str(err)) from err
     try:
         outbox = Outbox(conn, SystemClock())
-        action = getattr(args, "queue_action", None)
-        if action == "retry":
-            n = outbox.retry(None if args.all else args.id)
-            if n == 0:
-                raise UserError(
-                    "no failed row to retry" if args.all else f"no failed row {args.id}"
-                )
-            print(f"{n} row(s) queued again; the daemon sends them shortly")
-            return EXIT_OK
-        if action == "drop":
-            if not outbox.drop(args.id):
-                raise UserError(f"no row {args.id}")
-            print(f"row {args.id} dropped")
-            return EXIT_OK
-        rows = outbox.rows()
-        if args.json:
-            for row in rows:
-                print(
-                    json.dumps(
-                        {
-                            "id": row.id,
-                            "state": str(row.state),
-                            "kind": str(row.kind),
-                            "item": row.label,
-                            "watched": row.watched,
-                            "created_at": row.created_at,
-                            "attempts": row.attempts,
-                            "error": row.error,
-                            "body": row.body,
-                        }
-                    )
-                )
-            return EXIT_OK
-        if not rows:
-            print("the queue is empty")
-            return EXIT_OK
-        for row in rows:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created_at))
-            what = "watched" if row.watched else str(row.kind)
-            line = f"{row.id:>6}  {row.state:<7}  {when}  {what:<8} {row.label}"
-            if row.error:
-                line += f"  ({row.error})"
-            print(line)
-        return EXIT_OK
+        if command == "retry":
+            return outbox.retry(row_id)
+        if command == "drop":
+            return row_id is not None and outbox.drop(row_id)
+        return [queue_row_json(row) for row in outbox.rows()]
     finally:
         conn.close()
 

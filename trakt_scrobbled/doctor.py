@@ -37,16 +37,10 @@ from trakt_scrobbled.config import (
     TraktConfig,
     load_config,
 )
+from trakt_scrobbled.control import ControlError, ControlPath, NotRunning, control_path
 from trakt_scrobbled.paths import STATE_DIR_MODE, Paths
 from trakt_scrobbled.service import UNIT_NAME, user_unit_dir
-from trakt_scrobbled.status_view import (
-    START_HINT,
-    NotRunning,
-    StatusUnavailable,
-    duration,
-    fetch_status,
-    status_address,
-)
+from trakt_scrobbled.status_view import START_HINT, duration, fetch_status
 from trakt_scrobbled.store import SCHEMA_VERSION
 from trakt_scrobbled.trakt.auth import Token, TokenStore
 from trakt_scrobbled.trakt.client import TraktClient
@@ -528,18 +522,17 @@ def check_plex(plex: PlexConfig, server: ServerConfig) -> tuple[Check, ...]:
 # --- the daemon and the service --------------------------------------------------------------
 
 
-async def check_daemon(server: ServerConfig, *, wait: float = LOCAL_TIMEOUT) -> tuple[Check, ...]:
-    """Is the daemon answering `GET /status`, and does it report trouble of its own?"""
-    address = status_address(server)
+async def check_daemon(where: ControlPath, *, wait: float = LOCAL_TIMEOUT) -> tuple[Check, ...]:
+    """Is the daemon answering on its control socket, and does it report trouble of its own?"""
     try:
-        doc = await fetch_status(address, wait=wait)
+        doc = await asyncio.to_thread(fetch_status, where, wait=wait)
     except NotRunning as err:
         return (_note("daemon", str(err), START_HINT),)
-    except StatusUnavailable as err:
+    except ControlError as err:
         return (_fail("daemon", str(err)),)
     uptime = doc.get("uptime")
     up = f", up {duration(uptime)}" if isinstance(uptime, int | float) else ""
-    checks = [_ok("daemon", f"running on {address} (pid {doc.get('pid', '?')}{up})")]
+    checks = [_ok("daemon", f"running (pid {doc.get('pid', '?')}{up})")]
     config = doc.get("config")
     problems = config.get("problems") if isinstance(config, dict) else None
     if problems:
@@ -675,7 +668,7 @@ async def diagnose(
     if config is None:
         yield _note(
             "doctor",
-            "Trakt, players and the daemon not checked: the config has problems",
+            "Trakt and the players not checked: the config has problems",
             "fix the config, then run the doctor again",
         )
     else:
@@ -691,8 +684,8 @@ async def diagnose(
             yield check
         for check in check_plex(config.plex, config.server):
             yield check
-        for check in await check_daemon(config.server, wait=local_wait):
-            yield check
+    for check in await check_daemon(control_path(env, paths), wait=local_wait):
+        yield check
     for check in await check_service(env, systemctl=systemctl, wait=local_wait):
         yield check
 
