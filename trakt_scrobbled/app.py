@@ -15,7 +15,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from trakt_scrobbled import __version__
+from trakt_scrobbled import __version__, logs
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.config import (
     Config,
@@ -583,7 +583,7 @@ class App:
         else:
             log.info("config reloaded: nothing changed")
         if "logging" in changed:
-            logging.getLogger().setLevel(new.logging.level.numeric)
+            logs.set_level(new.logging.level.numeric)
         if "trakt" in changed:
             self.auth.set_client(new.trakt.client_id, new.trakt.client_secret)
             # The old client may still be mid-request (a login poll): it is closed at exit.

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from trakt_scrobbled import __version__
+from trakt_scrobbled import __version__, logs
 from trakt_scrobbled.config import Config, ConfigError, load_config
 from trakt_scrobbled.paths import Paths, ensure_state_dir, resolve_paths
 
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Everything we create (database, its -wal and -shm, tokens, lock, socket) is the user's
     # alone, with or without systemd's UMask=0077: it tells what they watch.
     os.umask(0o077)
-    _setup_logging(getattr(args, "verbose", False))
+    logs.setup(os.environ, verbose=getattr(args, "verbose", False))
     handlers: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], int]] = {
         "run": cmd_run,
         "login": cmd_login,
@@ -126,18 +126,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _setup_logging(verbose: bool) -> None:
-    # Under systemd the journal adds its own timestamps.
-    fmt = "%(levelname)s %(name)s: %(message)s"
-    if "JOURNAL_STREAM" not in os.environ:
-        fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt)
-    for noisy in ("httpx", "httpcore", "watchdog", "asyncio", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # It warns about each malformed webhook body before raising; the listener logs those once.
-    logging.getLogger("python_multipart").setLevel(logging.ERROR)
-
-
 def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, Paths]:
     override: Path | None = getattr(args, "config", None)
     paths = resolve_paths(env, override)
@@ -155,7 +143,7 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     config, paths = _load(args, env)
     if not getattr(args, "verbose", False):
-        logging.getLogger().setLevel(config.logging.level.numeric)
+        logs.set_level(config.logging.level.numeric)
     try:
         asyncio.run(app.run(config, paths, env))
     except (StoreError, AlreadyRunning) as err:
