@@ -213,7 +213,13 @@ class App:
             counts = self.outbox.counts()
             if counts.pending or counts.dead:
                 log.info("outbox: %d queued, %d failed", counts.pending, counts.dead)
-            if not self._players:
+            if self.config.source is None:
+                log.warning(
+                    "no config file at %s: running on defaults; "
+                    "write a commented one with `trakt-scrobbled config init`",
+                    self.paths.config_file,
+                )
+            elif not any(getattr(self.config, section).enabled for section in PLAYER_SECTIONS):
                 log.info("no player enabled: idle (enable [mpv], [kodi] or [plex] in the config)")
             log.info("ready: watching %s", ", ".join(self._players) or "no players")
             self.notifier.ready()
@@ -332,10 +338,10 @@ class App:
                 continue
             trakt = self.config.trakt
             if not (trakt.client_id and trakt.client_secret):
-                log.error(
-                    "cannot log in: set [trakt] client_id and client_secret "
-                    "(or TRAKT_CLIENT_ID / TRAKT_CLIENT_SECRET)"
-                )
+                if trakt.client_id:  # no client id at all is said once, by the sender
+                    log.error(
+                        "cannot log in: set [trakt] client_secret (or TRAKT_CLIENT_SECRET)"
+                    )
                 await self._reload_applied()
                 continue
             login = asyncio.ensure_future(

@@ -40,17 +40,62 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
+EPILOG = """\
+first steps:
+  trakt-scrobbled config init       write a commented starter config
+  trakt-scrobbled login             log in to Trakt (a code, a URL and a QR code)
+  trakt-scrobbled service install   start the daemon at every login (systemd user unit)
+  trakt-scrobbled doctor            check everything; says what to fix
+
+every day:
+  trakt-scrobbled status            what the daemon is doing
+  trakt-scrobbled queue             what waits to be sent, and what failed
+  journalctl --user -u trakt-scrobbled -p warning   its warnings and errors
+"""
+
+_EXAMPLES = {
+    "run": "example:\n  trakt-scrobbled run -v      the daemon in a terminal, with debug lines",
+    "status": "examples:\n  trakt-scrobbled status\n  trakt-scrobbled status --json | jq .queue",
+    "queue": (
+        "examples:\n  trakt-scrobbled queue\n  trakt-scrobbled queue retry --all\n"
+        "  trakt-scrobbled queue drop 42"
+    ),
+    "identify": (
+        "examples:\n  trakt-scrobbled identify ~/Videos/The.Matrix.1999.mkv\n"
+        "  trakt-scrobbled identify --offline --json *.mkv"
+    ),
+    "config": "examples:\n  trakt-scrobbled config init\n  trakt-scrobbled config check",
+    "completion": (
+        "examples:\n  trakt-scrobbled completion bash > ~/.local/share/bash-completion/"
+        "completions/trakt-scrobbled\n"
+        "  trakt-scrobbled completion zsh > ~/.zfunc/_trakt-scrobbled\n"
+        "  trakt-scrobbled completion fish > ~/.config/fish/completions/trakt-scrobbled.fish"
+    ),
+}
+
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """Every command and option; also the source of the man page and the shell completions."""
     parser = argparse.ArgumentParser(
         prog="trakt-scrobbled",
-        description="Scrobbles what mpv, Kodi and Plex play to Trakt.tv.",
+        description="Scrobbles what mpv, Kodi and Plex play to Trakt.tv, durably.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_common(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def cmd(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=_EXAMPLES.get(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         _add_common(p)
         return p
 
@@ -59,12 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd("logout", "revoke the Trakt login and delete the stored token")
     p = cmd("status", "what the running daemon is doing")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-
     cmd("reload", "make the running daemon read its config file again")
+
     p = cmd("queue", "the outbox: queued and failed scrobbles")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     qsub = p.add_subparsers(dest="queue_action", metavar="ACTION")
-    r = qsub.add_parser("retry", help="queue failed rows again")
+    r = qsub.add_parser("retry", help="queue failed rows again (the daemon sends them at once)")
     _add_common(r)
     target = r.add_mutually_exclusive_group(required=True)
     target.add_argument("id", nargs="?", type=int, help="row id")
@@ -82,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     csub = p.add_subparsers(dest="config_action", metavar="ACTION", required=True)
     c = csub.add_parser("check", help="validate the config file; list every problem")
     _add_common(c)
+    c = csub.add_parser("init", help="write a commented starter config file (mode 0600)")
+    _add_common(c)
+    c.add_argument("--force", action="store_true", help="replace an existing file")
 
     cmd("doctor", "check config, login, Trakt, players and the service")
 
@@ -89,11 +137,15 @@ def build_parser() -> argparse.ArgumentParser:
     ssub = p.add_subparsers(dest="service_action", metavar="ACTION", required=True)
     i = ssub.add_parser("install", help="write the user unit for this installation")
     _add_common(i)
+
+    p = cmd("completion", "print a shell completion script")
+    p.add_argument("shell", choices=COMPLETION_SHELLS, help="bash, zsh or fish")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     # Everything we create (database, its -wal and -shm, tokens, lock, socket) is the user's
     # alone, with or without systemd's UMask=0077: it tells what they watch.
     os.umask(0o077)
@@ -109,7 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "config": cmd_config,
         "doctor": cmd_doctor,
         "service": cmd_service,
+        "completion": cmd_completion,
     }
+    if args.command is None:
+        return _bare(os.environ, getattr(args, "config", None))
     handler = handlers.get(args.command)
     try:
         if handler is None:
@@ -124,6 +179,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         return 130
+
+
+def _bare(env: Mapping[str, str], override: Path | None) -> int:
+    """A bare `trakt-scrobbled`: a short usage, and the one next step for this machine."""
+    paths = resolve_paths(env, override)
+    print("usage: trakt-scrobbled COMMAND [--config PATH] [-v]   (--help lists the commands)")
+    print(f"next: {next_step(paths)}")
+    return EXIT_USER_ERROR
+
+
+def next_step(paths: Paths) -> str:
+    """What a person should do next, from what exists on disk."""
+    if not paths.config_file.exists():
+        return (
+            f"no config file yet ({paths.config_file}): write a commented one with "
+            "`trakt-scrobbled config init`"
+        )
+    if not paths.token_file.exists():
+        return "log in to Trakt with `trakt-scrobbled login`"
+    return "`trakt-scrobbled status` shows what the daemon does; `trakt-scrobbled doctor` checks"
 
 
 def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, Paths]:
@@ -324,11 +399,47 @@ def _tell_daemon_logged_out(paths: Paths, env: Mapping[str, str]) -> None:
 
 
 def cmd_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.config_action == "init":
+        return _config_init(args, env)
     config, paths = _load(args, env)
     where = paths.config_file if paths.config_file.exists() else "defaults (no config file)"
     print(f"config OK: {where}")
     if not config.trakt.client_id:
         print("note: no Trakt client id yet: set [trakt] client_id (or TRAKT_CLIENT_ID)")
+    return EXIT_OK
+
+
+def _config_init(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Write the commented example config (package data) where the daemon reads it, 0600."""
+    from importlib import resources
+
+    override: Path | None = getattr(args, "config", None)
+    target = resolve_paths(env, override).config_file
+    if os.path.lexists(target) and not args.force:
+        raise UserError(f"{target} exists; keep it, or replace it with `config init --force`")
+    text = (resources.files("trakt_scrobbled") / "data" / "config.example.toml").read_text(
+        encoding="utf-8"
+    )
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, target)  # a link in its place is replaced, never followed
+    except OSError as err:
+        raise UserError(f"cannot write {target}: {err.strerror}") from err
+    print(f"wrote {target}")
+    print("next: enable your players in it (mpv sockets, Kodi, Plex), then run")
+    print("  trakt-scrobbled login && trakt-scrobbled service install")
+    return EXIT_OK
+
+
+def cmd_completion(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Generated from the same parser as --help and the man page (shtab)."""
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell), end="")
     return EXIT_OK
 
 
