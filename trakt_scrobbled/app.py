@@ -339,9 +339,7 @@ class App:
             trakt = self.config.trakt
             if not (trakt.client_id and trakt.client_secret):
                 if trakt.client_id:  # no client id at all is said once, by the sender
-                    log.error(
-                        "cannot log in: set [trakt] client_secret (or TRAKT_CLIENT_SECRET)"
-                    )
+                    log.error("cannot log in: set [trakt] client_secret (or TRAKT_CLIENT_SECRET)")
                 await self._reload_applied()
                 continue
             login = asyncio.ensure_future(
