@@ -16,6 +16,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from trakt_scrobbled import __version__, logs
+from trakt_scrobbled.changes import describe_changes
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.config import (
     Config,
@@ -581,9 +582,10 @@ class App:
             return False
         self.config_problems = ()
         changed = diff_sections(self.config, new)
+        described = describe_changes(self.config, new)
         self.config = new
         if changed:
-            log.info("config reloaded: %s changed", ", ".join(sorted(changed)))
+            log.info("config reloaded: %s", "; ".join(described))
         else:
             log.info("config reloaded: nothing changed")
         if "logging" in changed:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import glob
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -44,7 +46,13 @@ from trakt_scrobbled.status_view import START_HINT, duration, fetch_status
 from trakt_scrobbled.store import SCHEMA_VERSION
 from trakt_scrobbled.trakt.auth import Token, TokenStore
 from trakt_scrobbled.trakt.client import TraktClient
-from trakt_scrobbled.trakt.errors import Forbidden, ServerError, TraktError, TransportError
+from trakt_scrobbled.trakt.errors import (
+    Forbidden,
+    ServerError,
+    TraktError,
+    TransportError,
+    transport_reason,
+)
 from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
 
 __all__ = [
@@ -129,12 +137,12 @@ def check_config(
     try:
         config = load_config(path, env, explicit=explicit)
     except ConfigError as err:
-        head = _fail(
-            "config",
-            f"{len(err.problems)} problem(s) in {path}",
-            "fix each one below; `trakt-scrobbled config check` lists them again",
+        # One failure per problem (a heading counted as another would say two for one).
+        hint = "fix it; `trakt-scrobbled config check` lists every problem again"
+        return None, tuple(
+            _fail("config", p.render(err.source or path), hint if i == 0 else "")
+            for i, p in enumerate(err.problems)
         )
-        return None, (head, *(_fail("config", p.render(err.source)) for p in err.problems))
     if config.source is None:
         return config, (_ok("config", f"no file at {path}: the defaults apply"),)
     return config, (_ok("config", f"{path} is valid"),)
@@ -345,16 +353,7 @@ async def check_login(trakt: TraktConfig, token: Token, *, wait: float = TRAKT_T
 
 
 def _transport_reason(err: TraktError) -> str:
-    """The OS's words (`Connection refused`, `Name or service not known`), not httpx's."""
-    reason = ""
-    seen: BaseException | None = err
-    while seen is not None:  # the deepest OS error says it best
-        if isinstance(seen, OSError) and isinstance(seen.errno, int):
-            reason = os.strerror(seen.errno) if seen.errno > 0 else str(seen.strerror)
-        elif isinstance(seen, TimeoutError) and not reason:
-            reason = "no answer in time"
-        seen = seen.__cause__ or seen.__context__
-    return reason or str(err)
+    return transport_reason(err)
 
 
 # --- players ----------------------------------------------------------------------------------
@@ -393,6 +392,18 @@ async def check_mpv(mpv: MpvConfig, *, wait: float = LOCAL_TIMEOUT) -> tuple[Che
     checks: list[Check] = []
     for pattern in mpv.sockets:
         found, missing = _socket_paths(pattern)
+        if not found and _has_magic(pattern):
+            # A glob is no path to give mpv: suggest one that it matches.
+            example = example_path(pattern)
+            checks.append(
+                _note(
+                    "mpv",
+                    f"no mpv socket matches {pattern}{missing}",
+                    f"start mpv with --input-ipc-server={example} (any path matching the "
+                    "pattern); the daemon picks the socket up when it appears",
+                )
+            )
+            continue
         if not found:
             checks.append(
                 _note(
@@ -405,6 +416,20 @@ async def check_mpv(mpv: MpvConfig, *, wait: float = LOCAL_TIMEOUT) -> tuple[Che
         for path in found:
             checks.append(await _check_socket(path, wait))
     return tuple(checks)
+
+
+def example_path(pattern: str) -> str:
+    """A concrete path that the glob `pattern` matches (`*` → `mpv`, `?` → `1`, `[ab]` → `a`)."""
+    out = re.sub(r"\[(!?)([^\]]+)\]", _class_example, pattern)
+    out = re.sub(r"\*+", "mpv", out).replace("?", "1")
+    return out if fnmatch.fnmatchcase(out, pattern) else out.replace("[", "").replace("]", "")
+
+
+def _class_example(m: re.Match[str]) -> str:
+    chars = m.group(2)
+    if m.group(1):  # [!abc]: any character but those
+        return next(c for c in "mpvxz0123456789" if c not in chars)
+    return chars[0]
 
 
 def _socket_paths(pattern: str) -> tuple[list[str], str]:

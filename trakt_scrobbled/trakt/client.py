@@ -12,7 +12,12 @@ from typing import Any
 import httpx
 
 from trakt_scrobbled import __version__
-from trakt_scrobbled.trakt.errors import TraktError, TransportError, error_for_status
+from trakt_scrobbled.trakt.errors import (
+    TraktError,
+    TransportError,
+    error_for_status,
+    transport_reason,
+)
 from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
 
 log = logging.getLogger(__name__)
@@ -121,7 +126,8 @@ class TraktClient:
             raise TransportError(f"Trakt did not answer {method} {path} in time") from err
         except httpx.TransportError as err:
             raise TransportError(
-                f"could not reach Trakt for {method} {path}: {type(err).__name__}"
+                f"could not reach Trakt at {self._http.base_url.host} for {method} {path}: "
+                f"{transport_reason(err)}"
             ) from err
         if resp.status_code >= 300:
             raise error_for_status(
