@@ -307,23 +307,17 @@ async def _login(config: Config, paths: Paths) -> int:
 
 
 def _qr_code(url: str) -> str:
-    """`url` as a QR code in block characters, or in ANSI colours where the output's encoding
-    lacks them (a non-UTF-8 locale would raise mid-code): either way a phone can scan it."""
-    import io
+    """`url` as a QR code in block characters, or in coloured spaces where the output's encoding
+    lacks them (a non-UTF-8 locale would raise mid-code): either way a phone can scan it, on a
+    light terminal as on a dark one (term.qr_lines)."""
+    from trakt_scrobbled.term import qr_lines
 
-    import segno
-
-    qr = segno.make(url, error="l")
-    out = io.StringIO()
-    qr.terminal(out=out, compact=True)
-    text: str = out.getvalue()
     try:
-        text.encode(sys.stdout.encoding or "utf-8")
+        "█▀▄".encode(sys.stdout.encoding or "utf-8")
+        unicode = True
     except (UnicodeEncodeError, LookupError):
-        out = io.StringIO()
-        qr.terminal(out=out)
-        text = out.getvalue()
-    return text
+        unicode = False
+    return "".join(line + "\n" for line in qr_lines(url, unicode=unicode))
 
 
 def cmd_logout(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -473,6 +467,7 @@ def _warn_problems(paths: Paths, problems: Sequence[str], *, running: bool) -> N
 def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from trakt_scrobbled import status_view
     from trakt_scrobbled.control import ControlError, NotRunning, control_path
+    from trakt_scrobbled.term import Paint, wants_colour
 
     paths, problems = _paths_and_problems(args, env)
     try:
@@ -490,7 +485,8 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.json:
         print(status_view.dumps(doc))
     else:
-        print(status_view.render_status(doc, now=time.time()), end="")
+        paint = Paint(wants_colour(sys.stdout, env))
+        print(status_view.render_status(doc, now=time.time(), paint=paint), end="")
     return EXIT_OK
 
 
@@ -516,15 +512,17 @@ def cmd_reload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def cmd_doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from trakt_scrobbled import doctor
+    from trakt_scrobbled.term import Paint, wants_colour
 
     override: Path | None = getattr(args, "config", None)
     paths = resolve_paths(env, override)
 
     async def run() -> int:
         failed = 0
+        paint = Paint(wants_colour(sys.stdout, env))
         async for check in doctor.diagnose(paths, env, explicit_config=override is not None):
             failed += check.failed
-            print(check.render(), flush=True)
+            print(check.render(paint), flush=True)
         return failed
 
     failed = asyncio.run(run())

@@ -44,6 +44,7 @@ from trakt_scrobbled.paths import STATE_DIR_MODE, Paths
 from trakt_scrobbled.service import UNIT_NAME, user_unit_dir
 from trakt_scrobbled.status_view import START_HINT, duration, fetch_status
 from trakt_scrobbled.store import SCHEMA_VERSION
+from trakt_scrobbled.term import Paint
 from trakt_scrobbled.trakt.auth import Token, TokenStore
 from trakt_scrobbled.trakt.client import TraktClient
 from trakt_scrobbled.trakt.errors import (
@@ -106,9 +107,12 @@ class Check:
     message: str
     hint: str = ""
 
-    def render(self) -> str:
-        text = f"{'[' + self.status + ']':<6} {self.name}: {self.message}"
-        return f"{text} -> {self.hint}" if self.hint else text
+    def render(self, paint: Paint | None = None) -> str:
+        paint = paint or Paint(False)
+        tag = f"{'[' + self.status + ']':<6}"
+        style = {CheckStatus.OK: "ok", CheckStatus.NOTE: "note", CheckStatus.FAIL: "fail"}
+        text = f"{paint(style[self.status], tag)} {self.name}: {self.message}"
+        return f"{text} -> {paint('bold', self.hint)}" if self.hint else text
 
     @property
     def failed(self) -> bool:

@@ -7,6 +7,7 @@ tables. It tolerates missing or odd keys: the daemon answering may be another ve
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any
 
 from trakt_scrobbled.control import DEFAULT_WAIT, ControlError, ControlPath, request
 from trakt_scrobbled.outbox import OutboxRow
+from trakt_scrobbled.term import Paint
 
 __all__ = [
     "EXIT_NOT_RUNNING",
@@ -68,10 +70,13 @@ def queue_row_json(row: OutboxRow) -> dict[str, Any]:
 # --- rendering ------------------------------------------------------------------------------
 
 
-def render_status(doc: Mapping[str, Any], *, now: float, tz: tzinfo | None = None) -> str:
+def render_status(
+    doc: Mapping[str, Any], *, now: float, tz: tzinfo | None = None, paint: Paint | None = None
+) -> str:
     """The document as a few labelled blocks of text, ending with a newline.
 
-    `now` is wall-clock seconds; `tz` is the zone times are shown in (None: the local one).
+    `now` is wall-clock seconds; `tz` is the zone times are shown in (None: the local one);
+    `paint` colours labels and trouble (a terminal's; none by default).
     """
     view = _View(now, tz)
     blocks = [
@@ -85,7 +90,26 @@ def render_status(doc: Mapping[str, Any], *, now: float, tz: tzinfo | None = Non
         _ignored(_list(doc.get("ignored")), view),
         _problems(doc),
     ]
-    return "".join(line + "\n" for block in blocks for line in block)
+    paint = paint or Paint(False)
+    return "".join(_colour(line, paint) + "\n" for block in blocks for line in block)
+
+
+_LABEL = re.compile(r"^([A-Z][A-Za-z ]*:)(\s*)(.*)$")
+_TROUBLE = re.compile(
+    r"\b(login needed|not connected|[1-9]\d* failed|has problems|client id rejected"
+    r"|parked|expired)\b"
+)
+
+
+def _colour(line: str, paint: Paint) -> str:
+    """Labels in bold, trouble in red: the eye finds what needs doing."""
+    if not paint.enabled:
+        return line
+    line = _TROUBLE.sub(lambda m: paint("fail", m.group(0)), line)
+    label = _LABEL.match(line)
+    if label is not None:
+        line = paint("bold", label.group(1)) + label.group(2) + label.group(3)
+    return line
 
 
 @dataclass(frozen=True, slots=True)
