@@ -66,8 +66,6 @@ def qr_lines(data: str, *, unicode: bool = True) -> list[str]:
         ]
     glyph = {(True, True): "█", (True, False): "▀", (False, True): "▄", (False, False): " "}
     return [
-        _QR_COLOURS
-        + "".join(glyph[dark(r, c), dark(r + 1, c)] for c in range(size))
-        + RESET
+        _QR_COLOURS + "".join(glyph[dark(r, c), dark(r + 1, c)] for c in range(size)) + RESET
         for r in range(0, size, 2)
     ]
