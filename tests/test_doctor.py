@@ -14,7 +14,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.daemon import CLIENT_ID, CLIENT_SECRET, Daemon, Home, enqueue, free_port, log_in, run_cli
+from tests.daemon import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Daemon,
+    Home,
+    enqueue,
+    free_port,
+    log_in,
+    queue_counts,
+    run_cli,
+)
 from tests.fake_trakt import FakeTrakt
 from tests.kodi_fixture import KodiProcess
 from tests.realplayers import MpvLauncher
@@ -422,28 +432,46 @@ def movie_start(play: str) -> Scrobble:
     return Scrobble(ScrobbleVerb.START, play, item, 10.0)
 
 
-def test_account_errors_say_what_to_do_once_per_row(tmp_path: Path, fake: FakeTrakt) -> None:
+def test_account_errors_say_what_to_do_once(tmp_path: Path, fake: FakeTrakt) -> None:
+    """A deactivated account is a dead letter per row; a locked one or one that needs VIP
+    concerns the whole account: its queue is parked with one message, and a reload (once the
+    person fixed it) sends what waited."""
     home = Home.create(tmp_path, fake.url)
     log_in(fake, home)
     enqueue(home, movie_start("a"), movie_start("b"), movie_start("c"))
-    for status in (423, 410, 426):
-        fake.fail_next(1, status=status, path_prefix="/scrobble")
+    fake.fail_next(1, status=410, path_prefix="/scrobble")
     with Daemon(home) as daemon:
         daemon.wait_for_log("ready")
-        for hint in (
-            "Trakt answered 423 to /scrobble/start: the Trakt account is locked: run the "
-            "history analysis at https://trakt.tv/settings/data",
-            "Trakt answered 410 to /scrobble/start: the Trakt account is deactivated: "
-            "log in at https://trakt.tv to reactivate it",
-            "Trakt answered 426 to /scrobble/start: this needs Trakt VIP: see https://trakt.tv/vip",
-        ):
-            daemon.wait_for_log(
-                rf"gave up on start The Matrix \(1999\): {re.escape(hint)}", timeout=10
+        daemon.wait_for_log(
+            r"gave up on start The Matrix \(1999\): "
+            + re.escape(
+                "Trakt answered 410 to /scrobble/start: the Trakt account is deactivated: "
+                "log in at https://trakt.tv to reactivate it"
             )
+        )
+        fake.wait_for(lambda r: r.path == "/scrobble/start" and r.status == 201, count=2)
+        for status, hint in (
+            (423, "the Trakt account is locked: run the history analysis at "
+             "https://trakt.tv/settings/data"),
+            (426, "this needs Trakt VIP: see https://trakt.tv/vip"),
+        ):  # fmt: skip
+            mark = daemon.mark()
+            fake.fail_next(1, status=status, path_prefix="/scrobble")
+            enqueue(home, movie_start(f"p{status}"), movie_start(f"q{status}"))
+            assert run_cli(home, "reload").returncode == 0  # wakes the sender to the new rows
+            daemon.wait_for_log(
+                rf"Trakt answered {status} to /scrobble/start: {re.escape(hint)}[^;]*; "
+                r"this account's scrobbles stay queued \(none is lost\): once that is fixed, "
+                r"`trakt-scrobbled reload` sends them",
+                since=mark,
+            )
+            assert queue_counts(home).pending == 2 and queue_counts(home).dead == 1
+            assert run_cli(home, "reload").returncode == 0
+            daemon.wait_until(lambda: queue_counts(home).pending == 0)
         assert daemon.terminate() == 0
         log = daemon.stderr()
-    assert log.count("gave up on") == 3
-    assert len(fake.requests("/scrobble")) == 3, "dead letters are not retried"
+    assert log.count("gave up on") == 1
+    assert log.count("stay queued (none is lost)") == 2, "one message per parking"
 
 
 def test_config_mistakes_are_said_once(tmp_path: Path, fake: FakeTrakt, sock_dir: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from trakt_scrobbled import __version__, logs
+from trakt_scrobbled.alerts import Alert, AlertKind, Alerts
 from trakt_scrobbled.changes import describe_changes
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.config import (
@@ -148,6 +149,8 @@ class App:
             )
             self.client = self._new_client(self.config)
             stack.push_async_callback(self._close_client)
+            self.alerts = Alerts(self.config.notify, self.env)
+            stack.push_async_callback(self.alerts.aclose)
             self.parser = WorkerParser()
             stack.push_async_callback(self.parser.aclose)
             self.sender = Sender(
@@ -157,6 +160,7 @@ class App:
                 self.clock,
                 history_after=self.config.scrobble.history_after,
                 limiter=self.limiter,
+                on_alert=self.alerts,
             )
             self.identifier = self._new_identifier(self.config)
             self.scrobbler = Scrobbler(
@@ -396,6 +400,14 @@ class App:
             code.user_code,
             code.activate_url,
         )
+        self.alerts(
+            Alert(
+                AlertKind.LOGIN,
+                f"{self._login_reason}: code {code.user_code}",
+                f"Open {code.verification_url} and enter {code.user_code} "
+                f"(or open {code.activate_url}). Scrobbles stay queued meanwhile.",
+            )
+        )
         self.update_status()
 
     # --- the control socket ----------------------------------------------------------------
@@ -453,7 +465,11 @@ class App:
             parts.append(f"watching {', '.join(self._players) or 'no players'}")
         counts = self.outbox.counts()
         parts.append(f"queue {counts.pending}" + (f", {counts.dead} failed" if counts.dead else ""))
-        if self.sender.state in (SenderState.RETRYING, SenderState.CLIENT_REJECTED):
+        if self.sender.state in (
+            SenderState.RETRYING,
+            SenderState.CLIENT_REJECTED,
+            SenderState.ACCOUNT_PARKED,
+        ):
             parts.append(f"last error: {self.sender.last_error}")
         if self.config_problems:
             parts.append(f"config not applied: {self.config_problems[0]}")
@@ -599,6 +615,12 @@ class App:
             self._check_client_id()
         if "scrobble" in changed:
             self.sender.use_history_after(new.scrobble.history_after)
+        if "notify" in changed:
+            self.alerts.use(new.notify)
+        # A reload is how a person says "I fixed the account" (VIP, limits): try it again,
+        # with whatever waits in the outbox (another process may have queued it).
+        self.sender.unpark()
+        self.sender.wake()
         if changed & {"trakt", "scrobble", "overrides"}:
             self.identifier = self._new_identifier(new)
             self.scrobbler.use(self.identifier, policy_of(new), new.scrobble.rewatch_window)
