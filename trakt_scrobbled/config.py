@@ -275,11 +275,22 @@ def parse_config(text: str, env: Mapping[str, str], *, source: Path | None = Non
 
 
 def _apply_env(config: Config, env: Mapping[str, str]) -> Config:
-    """Non-empty `TRAKT_CLIENT_ID` / `TRAKT_CLIENT_SECRET` win over the file."""
+    """Non-empty `TRAKT_CLIENT_ID` / `TRAKT_CLIENT_SECRET` win over the file; with neither
+    anywhere, the identity a packager bundled (identity.py) is used."""
     client_id = env.get(ENV_CLIENT_ID, "").strip()
     client_secret = env.get(ENV_CLIENT_SECRET, "").strip()
     if not client_id and not client_secret:
-        return config
+        if config.trakt.client_id or config.trakt.client_secret:
+            return config
+        from trakt_scrobbled.identity import bundled_identity
+
+        bundled = bundled_identity()
+        if bundled is None:
+            return config
+        trakt = replace(
+            config.trakt, client_id=bundled.client_id, client_secret=bundled.client_secret
+        )
+        return replace(config, trakt=trakt)
     trakt = replace(
         config.trakt,
         client_id=client_id or config.trakt.client_id,
