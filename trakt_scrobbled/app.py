@@ -420,8 +420,10 @@ class App:
             return [queue_row_json(row) for row in self.outbox.rows()]
         if command == "retry":
             row_id = _row_id(args, optional=True)
-            # A retried row wakes the sender (the outbox tells it): it goes out at once.
+            # A retried row wakes the sender (the outbox tells it): it goes out at once, and a
+            # queue Trakt had parked is tried again.
             n = self.outbox.retry(row_id)
+            self.sender.unpark()
             if n:
                 log.info("queue: %d failed row(s) queued again", n)
             return n
