@@ -176,3 +176,39 @@ async def test_the_daemon_notifies_a_login_with_its_code(tmp_path: Path) -> None
                 assert json.loads(status.stdout)["auth"]["login"]["user_code"] == issued.user_code
                 assert daemon.terminate() == 0
             assert not re.search(r"notify: .* not shown", daemon.stderr())
+
+
+async def test_apprise_pushes_to_a_real_http_endpoint(caplog: pytest.LogCaptureFixture) -> None:
+    """Apprise's json:// service POSTs the alert; a tiny aiohttp server of the test receives it.
+    The URL's secret part (the path here) never reaches a log, even when the push fails."""
+    pytest.importorskip("apprise", reason="the [notify] extra is not installed")
+    from aiohttp import web
+
+    received: list[dict[str, object]] = []
+    got = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        got.set()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook-s3cret", hook)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        url = f"json://127.0.0.1:{port}/hook-s3cret"
+        alerts = Alerts(NotifyConfig(desktop=False, apprise=(url,)), {})
+        await alerts.send(Alert(AlertKind.PARKED, "Trakt scrobbles on hold", "426: VIP needed"))
+        async with asyncio.timeout(10):
+            await got.wait()
+        assert received[0]["title"] == "Trakt scrobbles on hold"
+        assert received[0]["message"] == "426: VIP needed"
+    finally:
+        await runner.cleanup()
+    await alerts.send(Alert(AlertKind.DEAD, "x", "y"))  # the server is gone now
+    assert "notify: apprise notification not shown" in caplog.text
+    assert "s3cret" not in caplog.text
