@@ -238,8 +238,9 @@ def _need_client(config: Config) -> None:
     if missing:
         raise UserError(
             f"set [trakt] {' and '.join(missing)} in the config "
-            "(or TRAKT_CLIENT_ID / TRAKT_CLIENT_SECRET); create an app at "
-            "https://trakt.tv/oauth/applications"
+            "(or TRAKT_CLIENT_ID / TRAKT_CLIENT_SECRET) from your own app at "
+            "https://trakt.tv/oauth/applications (creating one needs Trakt VIP), or install a "
+            "build of trakt-scrobbled that bundles an app (see the README)"
         )
 
 
