@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint venv clean
+.PHONY: run test lint venv clean man
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 	scripts/system-deps
 	$(MAKE) lint
 	$(BIN)/pytest
+
+# The man page is generated from the argparse definitions (a test checks it is current).
+man: $(STAMP)
+	$(BIN)/python -m trakt_scrobbled.manpage > trakt_scrobbled/data/trakt-scrobbled.1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -7,8 +7,8 @@ Run from the repository root:  .venv/bin/python -m bench.mpv_bench [--rounds 50]
 - attach: time from an mpv IPC socket appearing to the daemon being connected to it;
 - cost: the daemon's CPU share, peak RSS and voluntary context switches (all its threads) per
   minute over WINDOW seconds each: no player, one idle mpv connected, one mpv playing;
-- the listener: peak RSS after it served 100 `GET /status` and 100 Plex webhooks (each with a
-  300 KB thumbnail, as Plex sends them).
+- the doors: peak RSS after the control socket served 100 `status` requests and the listener
+  100 Plex webhooks (each with a 300 KB thumbnail, as Plex sends them).
 """
 
 from __future__ import annotations
@@ -159,7 +159,7 @@ def main() -> None:
                     f"{name} -> Trakt: median {1000 * statistics.median(values):.1f} ms, "
                     f"p95 {1000 * percentile(values, 0.95):.1f} ms over {len(values)}"
                 )
-            listener_traffic(daemon.pid, port)
+            listener_traffic(daemon.pid, port, home)
             launcher.close()
             daemon.terminate()
 
@@ -167,25 +167,28 @@ def main() -> None:
 PLEX_SECRET = "bench-plex-secret"  # noqa: S105 - the bench daemon's own, thrown away
 
 
-def listener_traffic(pid: int, port: int) -> None:
+def listener_traffic(pid: int, port: int, home: Home) -> None:
     """Serve status and webhook requests as `status` and Plex make them; report peak RSS."""
     import httpx
 
     from tests import plex_payloads as px
+    from trakt_scrobbled.control import ControlPath, request
+
+    where = ControlPath(home.control_socket.parent, ours=True)
 
     body, ctype = px.multipart(px.webhook("library.new", px.movie()), thumb=px.jpeg(300_000))
     base = f"http://127.0.0.1:{port}"
     t0 = time.monotonic()
     with httpx.Client(timeout=10.0) as client:
         for _ in range(100):
-            client.get(f"{base}/status").raise_for_status()
+            request(where, "status")
             client.post(
                 f"{base}/plex/{PLEX_SECRET}", content=body, headers={"Content-Type": ctype}
             ).raise_for_status()
     elapsed = time.monotonic() - t0
     _, peak, _ = proc_cost(pid)
     print(
-        f"listener: 100 status + 100 webhooks ({len(body) // 1024} KB each) in {elapsed:.2f} s; "
+        f"doors: 100 status + 100 webhooks ({len(body) // 1024} KB each) in {elapsed:.2f} s; "
         f"peak RSS {peak / 2**20:5.1f} MB"
     )
 

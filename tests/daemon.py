@@ -49,6 +49,7 @@ _SCRUBBED = (
     "TRAKT_CLIENT_SECRET",
     "CONFIGURATION_DIRECTORY",
     "STATE_DIRECTORY",
+    "RUNTIME_DIRECTORY",
     "NOTIFY_SOCKET",
     "JOURNAL_STREAM",
     "WATCHDOG_USEC",
@@ -113,6 +114,15 @@ class Home:
         return self.state_home / APP_DIR
 
     @property
+    def runtime_dir(self) -> Path:
+        """This home's `$XDG_RUNTIME_DIR` (0700, as logind makes it): the control socket's."""
+        return self.root / "run"
+
+    @property
+    def control_socket(self) -> Path:
+        return self.runtime_dir / APP_DIR / "control.sock"
+
+    @property
     def db_file(self) -> Path:
         return self.state_dir / "state.db"
 
@@ -143,10 +153,12 @@ class Home:
     def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         """The runner's environment minus what would leak in, with this home's folders."""
         env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+        self.runtime_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         env.update(
             HOME=str(self.root),
             XDG_CONFIG_HOME=str(self.config_home),
             XDG_STATE_HOME=str(self.state_home),
+            XDG_RUNTIME_DIR=str(self.runtime_dir),
         )
         env.update(extra or {})
         return env

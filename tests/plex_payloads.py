@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -293,11 +293,8 @@ async def plex_stack(
     clock: Clock | None = None,
     server_url: str = "",
     server_token: str = "",
-    status: Callable[[], Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[Stack]:
     player = PlexPlayer(accounts, clock=clock, server_url=server_url, server_token=server_token)
-    server = LocalServer(
-        "127.0.0.1", 0, plex_secret=SECRET, on_webhook=player.handle, status=status
-    )
+    server = LocalServer("127.0.0.1", 0, plex_secret=SECRET, on_webhook=player.handle)
     async with running(player) as events, server, httpx.AsyncClient(timeout=10.0) as client:
         yield Stack(server, player, events, client)

@@ -35,12 +35,16 @@ def home_env(tmp_path: Path) -> dict[str, str]:
         HOME=str(tmp_path),
         XDG_CONFIG_HOME=str(tmp_path / "config"),
         XDG_STATE_HOME=str(tmp_path / "state"),
+        XDG_RUNTIME_DIR=str(tmp_path / "run"),
     )
+    (tmp_path / "run").mkdir(mode=0o700)
     for key in (
         "TRAKT_CLIENT_ID",
         "TRAKT_CLIENT_SECRET",
         "CONFIGURATION_DIRECTORY",
         "STATE_DIRECTORY",
+        "RUNTIME_DIRECTORY",
+        "JOURNAL_STREAM",
     ):
         env.pop(key, None)
     return env

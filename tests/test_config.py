@@ -19,6 +19,7 @@ from trakt_scrobbled.config import (
     LoggingConfig,
     LogLevel,
     MpvConfig,
+    NotifyConfig,
     Override,
     OverrideType,
     PlexConfig,
@@ -42,6 +43,7 @@ SECTION_CLASSES: dict[str, type] = {
     "plex": PlexConfig,
     "server": ServerConfig,
     "logging": LoggingConfig,
+    "notify": NotifyConfig,
 }
 GOOD_SECRET = "Zq8-vX3_kLm9.Tn2~wR"
 

@@ -14,11 +14,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.daemon import CLIENT_ID, CLIENT_SECRET, Daemon, Home, enqueue, free_port, log_in, run_cli
+from tests.daemon import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    Daemon,
+    Home,
+    enqueue,
+    free_port,
+    log_in,
+    queue_counts,
+    run_cli,
+)
 from tests.fake_trakt import FakeTrakt
 from tests.kodi_fixture import KodiProcess
 from tests.realplayers import MpvLauncher
 from trakt_scrobbled.config import KodiConfig, MpvConfig, PlexConfig, ServerConfig, TraktConfig
+from trakt_scrobbled.control import ControlPath
 from trakt_scrobbled.doctor import (
     Check,
     CheckStatus,
@@ -68,16 +79,16 @@ def test_config_valid_missing_and_broken(paths: Paths) -> None:
 
     config, checks = check_config(paths.config_file, {}, explicit=True)
     assert config is None
-    assert statuses(checks) == [FAIL, FAIL]
-    assert "file not found" in checks[1].message
+    assert statuses(checks) == [FAIL], "one problem, one failure"
+    assert "file not found" in checks[0].message and str(paths.config_file) in checks[0].message
 
     paths.config_file.write_text('[server]\nport = 70000\n[mpv]\nenabled = "yes"\n')
     config, checks = check_config(paths.config_file, {})
     assert config is None
-    assert statuses(checks) == [FAIL, FAIL, FAIL]
-    assert "2 problem(s)" in checks[0].message and "config check" in checks[0].hint
-    assert ":2:" in checks[1].message and "server.port" in checks[1].message
-    assert ":4:" in checks[2].message and "mpv.enabled" in checks[2].message
+    assert statuses(checks) == [FAIL, FAIL]
+    assert "config check" in checks[0].hint
+    assert ":2:" in checks[0].message and "server.port" in checks[0].message
+    assert ":4:" in checks[1].message and "mpv.enabled" in checks[1].message
 
 
 def test_state_folder(paths: Paths) -> None:
@@ -198,7 +209,8 @@ async def test_mpv_not_configured_missing_stale_and_answering(
     pattern = f"{sock_dir}/*.sock"
     (check,) = await check_mpv(MpvConfig(sockets=(pattern,)))
     assert check.status is NOTE
-    assert check.message == f"no mpv is running with --input-ipc-server={pattern}"
+    assert check.message == f"no mpv socket matches {pattern}"
+    assert f"--input-ipc-server={sock_dir}/mpv.sock " in check.hint, "a path, never a glob"
     (check,) = await check_mpv(MpvConfig(sockets=("/nonexistent-dir/mpv.sock",)))
     assert check.status is NOTE and "/nonexistent-dir does not exist" in check.message
 
@@ -264,10 +276,18 @@ def test_plex_url_with_the_secret_masked(host: str, shown: str, elsewhere: bool)
 # --- the daemon and the service --------------------------------------------------------------
 
 
-async def test_daemon_not_running() -> None:
-    (check,) = await check_daemon(ServerConfig(port=free_port()))
+async def test_daemon_not_running(tmp_path: Path) -> None:
+    (check,) = await check_daemon(ControlPath(tmp_path / "run", ours=True))
     assert check.status is NOTE and "not running" in check.message
     assert "trakt-scrobbled run" in check.hint
+
+
+async def test_a_control_folder_others_may_enter_fails(tmp_path: Path) -> None:
+    folder = tmp_path / "run"
+    folder.mkdir(mode=0o755)
+    folder.chmod(0o755)
+    (check,) = await check_daemon(ControlPath(folder, ours=True))
+    assert check.status is FAIL and "chmod 700" in check.message
 
 
 def _systemctl_saying(folder: Path, out: str, code: int) -> str:
@@ -340,7 +360,7 @@ def test_all_green(
         "[ok]   login: Trakt accepts the login",
         "[ok]   mpv: mpv ",
         f"answers on {mpv.socket_path}",
-        f"[ok]   daemon: running on 127.0.0.1:{home.server_port} (pid {daemon.pid}",
+        f"[ok]   daemon: running (pid {daemon.pid}",
         "[note] service: ",
     ):
         assert expected in out, f"{expected!r} not in:\n{out}"
@@ -401,7 +421,7 @@ def test_help_and_config_option(tmp_path: Path, fake: FakeTrakt) -> None:
     result = run_cli(home, "doctor", "--config", str(tmp_path / "nope.toml"), env=NO_SYSTEMCTL)
     assert result.returncode == 1
     assert f"[FAIL] config: {tmp_path / 'nope.toml'}: file not found" in result.stdout
-    assert "[note] doctor: Trakt, players and the daemon not checked" in result.stdout
+    assert "[note] doctor: Trakt and the players not checked" in result.stdout
 
 
 # --- the daemon's own messages ----------------------------------------------------------------
@@ -412,28 +432,46 @@ def movie_start(play: str) -> Scrobble:
     return Scrobble(ScrobbleVerb.START, play, item, 10.0)
 
 
-def test_account_errors_say_what_to_do_once_per_row(tmp_path: Path, fake: FakeTrakt) -> None:
+def test_account_errors_say_what_to_do_once(tmp_path: Path, fake: FakeTrakt) -> None:
+    """A deactivated account is a dead letter per row; a locked one or one that needs VIP
+    concerns the whole account: its queue is parked with one message, and a reload (once the
+    person fixed it) sends what waited."""
     home = Home.create(tmp_path, fake.url)
     log_in(fake, home)
     enqueue(home, movie_start("a"), movie_start("b"), movie_start("c"))
-    for status in (423, 410, 426):
-        fake.fail_next(1, status=status, path_prefix="/scrobble")
+    fake.fail_next(1, status=410, path_prefix="/scrobble")
     with Daemon(home) as daemon:
         daemon.wait_for_log("ready")
-        for hint in (
-            "Trakt answered 423 to /scrobble/start: the Trakt account is locked: run the "
-            "history analysis at https://trakt.tv/settings/data",
-            "Trakt answered 410 to /scrobble/start: the Trakt account is deactivated: "
-            "log in at https://trakt.tv to reactivate it",
-            "Trakt answered 426 to /scrobble/start: this needs Trakt VIP: see https://trakt.tv/vip",
-        ):
-            daemon.wait_for_log(
-                rf"gave up on start The Matrix \(1999\): {re.escape(hint)}", timeout=10
+        daemon.wait_for_log(
+            r"gave up on start The Matrix \(1999\): "
+            + re.escape(
+                "Trakt answered 410 to /scrobble/start: the Trakt account is deactivated: "
+                "log in at https://trakt.tv to reactivate it"
             )
+        )
+        fake.wait_for(lambda r: r.path == "/scrobble/start" and r.status == 201, count=2)
+        for status, hint in (
+            (423, "the Trakt account is locked: run the history analysis at "
+             "https://trakt.tv/settings/data"),
+            (426, "this needs Trakt VIP: see https://trakt.tv/vip"),
+        ):  # fmt: skip
+            mark = daemon.mark()
+            fake.fail_next(1, status=status, path_prefix="/scrobble")
+            enqueue(home, movie_start(f"p{status}"), movie_start(f"q{status}"))
+            assert run_cli(home, "reload").returncode == 0  # wakes the sender to the new rows
+            daemon.wait_for_log(
+                rf"Trakt answered {status} to /scrobble/start: {re.escape(hint)}[^;]*; "
+                r"this account's scrobbles stay queued \(none is lost\): once that is fixed, "
+                r"`trakt-scrobbled reload` sends them",
+                since=mark,
+            )
+            assert queue_counts(home).pending == 2 and queue_counts(home).dead == 1
+            assert run_cli(home, "reload").returncode == 0
+            daemon.wait_until(lambda: queue_counts(home).pending == 0)
         assert daemon.terminate() == 0
         log = daemon.stderr()
-    assert log.count("gave up on") == 3
-    assert len(fake.requests("/scrobble")) == 3, "dead letters are not retried"
+    assert log.count("gave up on") == 1
+    assert log.count("stay queued (none is lost)") == 2, "one message per parking"
 
 
 def test_config_mistakes_are_said_once(tmp_path: Path, fake: FakeTrakt, sock_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.daemon import Daemon, Home, log_in
+from tests.daemon import Daemon, Home, log_in, run_cli
 from tests.fake_trakt import FakeTrakt, RecordedRequest
 from tests.plex_payloads import jpeg, movie, multipart, webhook
 
@@ -82,7 +83,9 @@ def test_other_peoples_plays_and_wrong_secrets_are_turned_away(
     )
     assert post(home, foreign) == 200  # accepted by the listener, ignored by the scrobbler
     assert post(home, webhook("media.play", movie()), secret="not-the-secret") == 404
-    status = httpx.get(f"http://127.0.0.1:{home.server_port}/status").json()
+    result = run_cli(home, "status", "--json")
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
     (plex,) = [p for p in status["players"] if p["name"] == "plex"]
     assert plex["ignored"] == {"account": 1}
     assert fake.requests("/scrobble") == []

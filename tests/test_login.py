@@ -65,7 +65,8 @@ def test_login_shows_code_link_and_qr_and_saves_the_token_privately(
         assert f"enter the code:  {issued.user_code}" in out
         assert "https://trakt.tv/activate " in out  # the verification_url Trakt gave
         assert f"https://trakt.tv/activate/{issued.user_code}" in out
-        qr = [line for line in out.splitlines() if set(line) <= set("█▀▄ ") and "█" in line]
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+        qr = [line for line in plain.splitlines() if set(line) <= set("█▀▄ ") and line.strip()]
         assert len(qr) >= 15, out  # a QR code drawn in block characters
         fake.approve(issued.user_code)
         assert login.wait_exit() == 0, login.stderr()

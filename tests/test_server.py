@@ -1,4 +1,4 @@
-"""The local listener over real HTTP on 127.0.0.1: the rules for webhooks and `/status`.
+"""The local listener over real HTTP on 127.0.0.1: the rules for webhooks (and nothing else).
 
 The listener runs on an ephemeral port; bodies are built as Plex builds them
 (`tests.plex_payloads`), or broken on purpose, or random (hypothesis).
@@ -25,16 +25,14 @@ from tests.plex_payloads import SECRET, Stack, plex_stack
 from tests.realplayers import wait_until
 from trakt_scrobbled import server as server_module
 from trakt_scrobbled.events import PlayerEventKind
-from trakt_scrobbled.server import MAX_BODY, LocalServer, ServerError, _is_loopback
+from trakt_scrobbled.server import MAX_BODY, LocalServer, ServerError
 
 pytestmark = [pytest.mark.timeout(60)]
-
-STATUS = {"version": "0.1.0", "players": ["plex"], "outbox": {"pending": 0}}
 
 
 @pytest.fixture
 async def stack() -> AsyncIterator[Stack]:
-    async with plex_stack(status=lambda: STATUS) as running:
+    async with plex_stack() as running:
         yield running
 
 
@@ -234,43 +232,15 @@ async def test_a_crashing_handler_is_a_400_and_logged_without_the_secret(
     assert SECRET not in logs
 
 
-# --- /status --------------------------------------------------------------------------------------
+# --- nothing but webhooks -------------------------------------------------------------------------
 
 
-async def test_status_serves_json_to_loopback(stack: Stack) -> None:
-    response = await stack.client.get(f"http://127.0.0.1:{stack.server.port}/status")
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("application/json")
-    assert response.json() == STATUS
-
-
-def test_only_loopback_addresses_are_local() -> None:
-    assert _is_loopback("127.0.0.1") and _is_loopback("127.8.9.10")
-    assert _is_loopback("::1") and _is_loopback("::ffff:127.0.0.1")
-    for remote in ("192.168.1.10", "10.0.0.1", "::ffff:192.168.1.10", "fe80::1", "", None, "x"):
-        assert not _is_loopback(remote), remote
-
-
-def _outward_address() -> str | None:
-    """This machine's address on its default route (no packet is sent), if it has one."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))
-        except OSError:
-            return None
-        address: str = probe.getsockname()[0]
-    return None if address.startswith("127.") or address == "0.0.0.0" else address
-
-
-async def test_status_is_403_for_a_non_loopback_client() -> None:
-    address = _outward_address()
-    if address is None:
-        pytest.skip("no non-loopback address on this machine")
-    server = LocalServer("0.0.0.0", 0, status=lambda: STATUS)
-    async with server, httpx.AsyncClient(timeout=5.0) as client:
-        far = await client.get(f"http://{address}:{server.port}/status")
-        near = await client.get(f"http://127.0.0.1:{server.port}/status")
-    assert far.status_code == 403 and near.status_code == 200
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST"])
+async def test_status_is_not_served_here(stack: Stack, method: str) -> None:
+    """What you watch is told over the private control socket only, never on a TCP port."""
+    response = await stack.client.request(method, f"http://127.0.0.1:{stack.server.port}/status")
+    assert response.status_code == 404
+    assert b"version" not in response.content
 
 
 # --- the listener itself --------------------------------------------------------------------------
@@ -294,11 +264,11 @@ async def test_start_stop_and_port() -> None:
     port = server.port
     assert port > 0
     async with httpx.AsyncClient() as client:
-        assert (await client.get(f"http://127.0.0.1:{port}/status")).status_code == 200
+        assert (await client.get(f"http://127.0.0.1:{port}/")).status_code == 404
     await server.stop()
     async with httpx.AsyncClient() as client:
         with pytest.raises(httpx.ConnectError):
-            await client.get(f"http://127.0.0.1:{port}/status")
+            await client.get(f"http://127.0.0.1:{port}/")
 
 
 async def test_the_secret_never_reaches_a_log(
@@ -338,7 +308,7 @@ async def _exchange(port: int, raw: bytes, *, answers: int = 0, limit: float = 5
         async with asyncio.timeout(limit):
             while chunk := await reader.read(65536):
                 got += chunk
-                if answers and got.count(b"HTTP/1.1 ") >= answers and got.endswith(b"}"):
+                if answers and got.count(b"HTTP/1.1 ") >= answers and got.endswith(b"\n"):
                     break
         return got
     finally:
@@ -354,19 +324,19 @@ def _post(path: str, body: bytes, ctype: str, *extra: str) -> bytes:
 async def test_requests_share_one_connection_pipelined_or_not(stack: Stack) -> None:
     body, ctype = px.multipart(px.webhook("media.play", px.movie(view_offset=0)))
     path = f"/plex/{SECRET}"
-    raw = _post(path, body, ctype) + b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n"
+    raw = _post(path, body, ctype) + b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n"
     answer = await _exchange(stack.server.port, raw, answers=2)
-    assert answer.count(b"HTTP/1.1 200 OK") == 2, answer
-    assert answer.endswith(json.dumps(STATUS, sort_keys=True).encode())
+    assert answer.count(b"HTTP/1.1 200 OK") == 1, answer
+    assert answer.count(b"HTTP/1.1 404 Not Found") == 1, answer
+    assert answer.endswith(b"not found\n")
     assert [e.kind for e in stack.events.events] == [PlayerEventKind.PLAY]
 
 
-async def test_head_of_status_has_no_body(stack: Stack) -> None:
-    response = await stack.client.head(f"http://127.0.0.1:{stack.server.port}/status")
-    assert response.status_code == 200 and response.content == b""
+async def test_head_has_no_body(stack: Stack) -> None:
+    response = await stack.client.head(stack.url)
+    assert response.status_code == 405 and response.content == b""
     assert int(response.headers["Content-Length"]) > 2
-    post = await stack.client.post(f"http://127.0.0.1:{stack.server.port}/status")
-    assert post.status_code == 405 and "GET" in post.headers["Allow"]
+    assert "POST" in response.headers["Allow"]
 
 
 async def test_a_client_waiting_for_100_continue_gets_it_then_the_answer(stack: Stack) -> None:
@@ -396,10 +366,11 @@ async def test_a_refused_expect_100_is_answered_without_waiting_for_the_body(sta
 
 
 async def test_a_head_over_16_kb_is_431(stack: Stack) -> None:
-    raw = b"GET /status HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000  # and no end yet
+    raw = b"GET /other HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000  # and no end yet
     answer = await _exchange(stack.server.port, raw)
     assert answer.startswith(b"HTTP/1.1 431 ")
-    assert (await stack.client.get(f"http://127.0.0.1:{stack.server.port}/status")).is_success
+    body, headers = valid_body()
+    assert (await stack.client.post(stack.url, content=body, headers=headers)).is_success
 
 
 async def test_a_slow_or_idle_client_is_cut_off(
@@ -413,7 +384,7 @@ async def test_a_slow_or_idle_client_is_cut_off(
     reader, writer = await asyncio.open_connection("127.0.0.1", stack.server.port)
     started = loop.time()
     async with asyncio.timeout(5):
-        for byte in b"GET /status HTTP/1.1\r\n":
+        for byte in b"GET /other HTTP/1.1\r\n":
             writer.write(bytes([byte]))
             with contextlib.suppress(ConnectionError):
                 await writer.drain()
@@ -461,36 +432,37 @@ async def test_past_the_cap_a_newcomer_takes_the_place_of_the_oldest_idle_connec
     port = stack.server.port
     held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
     for _, writer in held:  # each is being served (a partial head), so each takes a place
-        writer.write(b"GET /st")
+        writer.write(b"GET /ot")
         await writer.drain()
     await wait_until(lambda: len(stack.server._connections) == 3, what="three served")
     extra_reader, extra_writer = await asyncio.open_connection("127.0.0.1", port)
-    extra_writer.write(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    extra_writer.write(b"GET /other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     await extra_writer.drain()
     async with asyncio.timeout(5):
-        assert (await extra_reader.read()).startswith(b"HTTP/1.1 200 ")
+        assert (await extra_reader.read()).startswith(b"HTTP/1.1 404 ")
         assert await held[0][0].read() == b""  # the oldest waiting one made room
     extra_writer.close()
     for reader, writer in held[1:]:
-        writer.write(b"atus HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        writer.write(b"her HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         await writer.drain()
         async with asyncio.timeout(5):
-            assert (await reader.read()).startswith(b"HTTP/1.1 200 ")
+            assert (await reader.read()).startswith(b"HTTP/1.1 404 ")
         writer.close()
     held[0][1].close()
-    assert (await stack.client.get(f"http://127.0.0.1:{port}/status")).is_success
+    body, headers = valid_body()
+    assert (await stack.client.post(stack.url, content=body, headers=headers)).is_success
 
 
 async def test_stop_closes_idle_connections_at_once_and_lets_a_request_finish() -> None:
     answered: list[int] = []
-    server = LocalServer("127.0.0.1", 0, status=lambda: STATUS)
+    server = LocalServer("127.0.0.1", 0)
     await server.start()
     port = server.port
     idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", port)
-    idle_writer.write(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+    idle_writer.write(b"GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
     await idle_writer.drain()
     async with asyncio.timeout(5):
-        await idle_reader.readuntil(b'"0.1.0"}')  # answered; the connection is kept alive
+        await idle_reader.readuntil(b"not found\n")  # answered; the connection is kept alive
     # a request whose body is still arriving when stop begins
     body, ctype = px.multipart(px.webhook("media.play", px.movie()))
     server.set_plex(SECRET, lambda payload: answered.append(1))

@@ -61,7 +61,7 @@ def test_edit_in_place_is_applied_live(daemon: Daemon, home: Home) -> None:
     mark = daemon.mark()
     with home.config_file.open("a") as f:
         f.write("\n[scrobble]\nwatched_threshold = 90\n")
-    daemon.wait_for_log("config reloaded: scrobble changed", since=mark)
+    daemon.wait_for_log("config reloaded: scrobble.watched_threshold: 80 → 90", since=mark)
     assert daemon.running
 
 
@@ -70,7 +70,7 @@ def test_save_by_rename_is_applied_live(daemon: Daemon, home: Home) -> None:
     tmp = home.config_file.with_name(".config.toml.swp")
     tmp.write_text(home.config_file.read_text() + '\n[logging]\nlevel = "debug"\n')
     os.replace(tmp, home.config_file)
-    daemon.wait_for_log("config reloaded: logging changed", since=mark)
+    daemon.wait_for_log("config reloaded: logging.level: info → debug", since=mark)
 
 
 def test_sighup_reloads(daemon: Daemon) -> None:
@@ -92,7 +92,7 @@ def test_invalid_edit_keeps_the_running_config(
     assert daemon.running
     mark = daemon.mark()
     home.config_file.write_text(good + "\n[scrobble]\nwatched_threshold = 95\n")
-    daemon.wait_for_log("config reloaded: scrobble changed", since=mark)
+    daemon.wait_for_log("config reloaded: scrobble.watched_threshold: 80 → 95", since=mark)
 
 
 def test_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:

@@ -16,9 +16,19 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from trakt_scrobbled import __version__
+from trakt_scrobbled import __version__, logs
+from trakt_scrobbled.alerts import Alert, AlertKind, Alerts
+from trakt_scrobbled.changes import describe_changes
 from trakt_scrobbled.clock import Clock, SystemClock
-from trakt_scrobbled.config import Config, ConfigError, OverrideType, diff_sections, load_config
+from trakt_scrobbled.config import (
+    Config,
+    ConfigError,
+    OverrideType,
+    ServerConfig,
+    diff_sections,
+    load_config,
+)
+from trakt_scrobbled.control import CommandFailed, ControlError, ControlServer, control_path
 from trakt_scrobbled.events import MediaType
 from trakt_scrobbled.filewatch import FileWatcher
 from trakt_scrobbled.history import iso
@@ -36,6 +46,7 @@ from trakt_scrobbled.sender import Sender, SenderState
 from trakt_scrobbled.server import LocalServer, ServerError
 from trakt_scrobbled.session import Phase, Policy
 from trakt_scrobbled.signals import EarlySignals
+from trakt_scrobbled.status_view import queue_row_json
 from trakt_scrobbled.store import open_db
 from trakt_scrobbled.trakt.auth import Auth, AuthState, TokenStore
 from trakt_scrobbled.trakt.client import TraktClient
@@ -67,6 +78,11 @@ def overrides_of(config: Config) -> tuple[Override, ...]:
         )
         for o in config.overrides
     )
+
+
+def wants_listener(config: Config) -> bool:
+    """Whether an enabled player takes webhooks (Plex in webhook mode); else no port is opened."""
+    return config.plex.enabled and getattr(config.plex, "mode", "webhook") == "webhook"
 
 
 def build_player(section: str, config: Config, clock: Clock) -> Player | None:
@@ -112,8 +128,11 @@ class App:
         self._retired: list[TraktClient] = []
         self._players: dict[str, tuple[Player, asyncio.Task[None]]] = {}
         self._login_code: DeviceCode | None = None
+        self._login_reason = "Trakt login needed"
         self.config_problems: tuple[str, ...] = ()
         self.server_error: str | None = None
+        self.server: LocalServer | None = None
+        self._server_config: ServerConfig | None = None
         self.started_at = 0.0
         self._started_mono = 0.0
         self._binding: asyncio.Task[None] | None = None
@@ -150,6 +169,8 @@ class App:
             )
             self.client = self._new_client(self.config)
             stack.push_async_callback(self._close_client)
+            self.alerts = Alerts(self.config.notify, self.env)
+            stack.push_async_callback(self.alerts.aclose)
             self.parser = WorkerParser()
             stack.push_async_callback(self.parser.aclose)
             self.sender = Sender(
@@ -159,6 +180,7 @@ class App:
                 self.clock,
                 history_after=self.config.scrobble.history_after,
                 limiter=self.limiter,
+                on_alert=self.alerts,
             )
             self.identifier = self._new_identifier(self.config)
             self.scrobbler = Scrobbler(
@@ -187,11 +209,15 @@ class App:
                 loop.create_task(self.outbox.keep_trying(), name="outbox"),
             ]
             stack.push_async_callback(_cancel_all, tasks)
-            self.server = LocalServer(
-                self.config.server.host, self.config.server.port, status=self.status_json
-            )
-            await self._start_server()
+            await self._sync_server(self.config)
             stack.push_async_callback(self._stop_server)
+            self.control = ControlServer(control_path(self.env, self.paths), self.on_command)
+            try:
+                await self.control.start()
+            except ControlError as err:
+                log.error("%s: `status`, `queue` and `reload` cannot reach this daemon", err)
+            else:
+                stack.push_async_callback(self.control.stop)
             stack.push_async_callback(self._stop_players)
             for section in PLAYER_SECTIONS:
                 self._start_player(section)
@@ -207,7 +233,13 @@ class App:
             counts = self.outbox.counts()
             if counts.pending or counts.dead:
                 log.info("outbox: %d queued, %d failed", counts.pending, counts.dead)
-            if not self._players:
+            if self.config.source is None:
+                log.warning(
+                    "no config file at %s: running on defaults; "
+                    "write a commented one with `trakt-scrobbled config init`",
+                    self.paths.config_file,
+                )
+            elif not any(getattr(self.config, section).enabled for section in PLAYER_SECTIONS):
                 log.info("no player enabled: idle (enable [mpv], [kodi] or [plex] in the config)")
             log.info("ready: watching %s", ", ".join(self._players) or "no players")
             self.notifier.ready()
@@ -263,7 +295,16 @@ class App:
                 "no Trakt client id: set [trakt] client_id in the config or TRAKT_CLIENT_ID"
             )
 
-    async def _start_server(self) -> None:
+    async def _sync_server(self, config: Config) -> None:
+        """The webhook listener runs only while a webhook player is enabled."""
+        if not wants_listener(config):
+            await self._stop_server()
+            return
+        if self.server is not None and self._server_config == config.server:
+            return
+        await self._stop_server()
+        self.server = LocalServer(config.server.host, config.server.port)
+        self._server_config = config.server
         try:
             await self.server.start()
             self.server_error = None
@@ -299,7 +340,11 @@ class App:
             binding.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await binding
-        await self.server.stop()
+        if self.server is not None:
+            await self.server.stop()
+        self.server = None
+        self._server_config = None
+        self.server_error = None
 
     def _start_player(self, section: str) -> None:
         player = build_player(section, self.config, self.clock)
@@ -309,12 +354,12 @@ class App:
             player.run(self.scrobbler.handle), name=f"player-{section}"
         )
         self._players[section] = (player, task)
-        if section == "plex":
+        if section == "plex" and self.server is not None:
             self.server.set_plex(self.config.plex.secret, player.handle)  # type: ignore[attr-defined]
 
     async def _stop_player(self, section: str) -> None:
         entry = self._players.pop(section, None)
-        if section == "plex":
+        if section == "plex" and self.server is not None:
             self.server.set_plex("", None)
         if entry is None:
             return
@@ -342,10 +387,8 @@ class App:
                 continue
             trakt = self.config.trakt
             if not (trakt.client_id and trakt.client_secret):
-                log.error(
-                    "cannot log in: set [trakt] client_id and client_secret "
-                    "(or TRAKT_CLIENT_ID / TRAKT_CLIENT_SECRET)"
-                )
+                if trakt.client_id:  # no client id at all is said once, by the sender
+                    log.error("cannot log in: set [trakt] client_secret (or TRAKT_CLIENT_SECRET)")
                 await self._reload_applied()
                 continue
             login = asyncio.ensure_future(
@@ -374,6 +417,8 @@ class App:
             elif edited in done:
                 log.info("[trakt] changed: starting the login again")
             self._login_code = None
+            if self.auth.access_token() is not None:
+                self._login_reason = "Trakt login needed"
             self.update_status()
 
     async def _token_saved_elsewhere(self) -> None:
@@ -393,11 +438,58 @@ class App:
     def _announce(self, code: DeviceCode) -> None:
         self._login_code = code
         log.warning(
-            "Trakt login needed: open %s and enter the code %s (or open %s)",
+            "%s: open %s and enter the code %s (or open %s); scrobbles stay queued",
+            self._login_reason,
             code.verification_url,
             code.user_code,
             code.activate_url,
         )
+        self.alerts(
+            Alert(
+                AlertKind.LOGIN,
+                f"{self._login_reason}: code {code.user_code}",
+                f"Open {code.verification_url} and enter {code.user_code} "
+                f"(or open {code.activate_url}). Scrobbles stay queued meanwhile.",
+            )
+        )
+        self.update_status()
+
+    # --- the control socket ----------------------------------------------------------------
+
+    async def on_command(self, command: str, args: Mapping[str, Any]) -> Any:
+        """One command from the control socket (`trakt-scrobbled status`, `queue`, ...)."""
+        if command == "status":
+            return self.status_json()
+        if command == "queue":
+            return [queue_row_json(row) for row in self.outbox.rows()]
+        if command == "retry":
+            row_id = _row_id(args, optional=True)
+            # A retried row wakes the sender (the outbox tells it): it goes out at once, and a
+            # queue Trakt had parked is tried again.
+            n = self.outbox.retry(row_id)
+            self.sender.unpark()
+            if n:
+                log.info("queue: %d failed row(s) queued again", n)
+            return n
+        if command == "drop":
+            row_id = _row_id(args, optional=False)
+            dropped = self.outbox.drop(row_id)  # type: ignore[arg-type]
+            if dropped:
+                log.info("queue: row %d dropped", row_id)
+            return dropped
+        if command == "reload":
+            applied = await self.reload()
+            return {"applied": applied, "problems": list(self.config_problems)}
+        if command == "logout":
+            self._logged_out()
+            return None
+        raise CommandFailed(f"unknown command {command!r} (a newer trakt-scrobbled?)")
+
+    def _logged_out(self) -> None:
+        """`trakt-scrobbled logout` deleted the token: stop using it now; the login loop then
+        says, once, how to log in again."""
+        self._login_reason = "logged out; to log in again"
+        self.auth.drop()
         self.update_status()
 
     # --- status --------------------------------------------------------------------------
@@ -419,7 +511,11 @@ class App:
             parts.append(f"watching {', '.join(self._players) or 'no players'}")
         counts = self.outbox.counts()
         parts.append(f"queue {counts.pending}" + (f", {counts.dead} failed" if counts.dead else ""))
-        if self.sender.state in (SenderState.RETRYING, SenderState.CLIENT_REJECTED):
+        if self.sender.state in (
+            SenderState.RETRYING,
+            SenderState.CLIENT_REJECTED,
+            SenderState.ACCOUNT_PARKED,
+        ):
             parts.append(f"last error: {self.sender.last_error}")
         if self.sender.state is SenderState.RATE_LIMITED and self.sender.waiting_until:
             parts.append(f"Trakt asked to wait until {_clock_time(self.sender.waiting_until)}")
@@ -600,14 +696,15 @@ class App:
         self.config_problems = ()
         # Comparing and converting tens of thousands of overrides: not on the loop either.
         changed = await asyncio.to_thread(diff_sections, self.config, new)
+        described = await asyncio.to_thread(describe_changes, self.config, new)
         overrides = await asyncio.to_thread(overrides_of, new) if "overrides" in changed else None
         self.config = new
         if changed:
-            log.info("config reloaded: %s changed", ", ".join(sorted(changed)))
+            log.info("config reloaded: %s", "; ".join(described))
         else:
             log.info("config reloaded: nothing changed")
         if "logging" in changed:
-            logging.getLogger().setLevel(new.logging.level.numeric)
+            logs.set_level(new.logging.level.numeric)
         if "trakt" in changed:
             self.auth.set_client(new.trakt.client_id, new.trakt.client_secret)
             # The old client may still be mid-request (a login poll): it is closed at exit.
@@ -617,19 +714,25 @@ class App:
             self._check_client_id()
         if "scrobble" in changed:
             self.sender.use_history_after(new.scrobble.history_after)
+        if "notify" in changed:
+            self.alerts.use(new.notify)
+        # A reload is how a person says "I fixed the account" (VIP, limits): try it again,
+        # with whatever waits in the outbox (another process may have queued it).
+        self.sender.unpark()
+        self.sender.wake()
         if changed & {"trakt", "scrobble", "overrides"}:
             self.identifier = self._new_identifier(new, overrides)
             self.scrobbler.use(self.identifier, policy_of(new), new.scrobble.rewatch_window)
-        if "server" in changed:
-            await self._stop_server()
-            self.server = LocalServer(new.server.host, new.server.port, status=self.status_json)
-            await self._start_server()
-            if "plex" in self._players:
+        for section in PLAYER_SECTIONS:
+            if section in changed:
+                await self._stop_player(section)
+        if changed & {"server", "plex"}:
+            await self._sync_server(new)
+            if "plex" in self._players and self.server is not None:
                 plex = self._players["plex"][0]
                 self.server.set_plex(new.plex.secret, plex.handle)  # type: ignore[attr-defined]
         for section in PLAYER_SECTIONS:
             if section in changed:
-                await self._stop_player(section)
                 self._start_player(section)
         self._config_changed.set()
         self._config_changed = asyncio.Event()
@@ -641,6 +744,15 @@ class App:
 def _clock_time(at: float) -> str:
     """`at` (wall clock) as the local time of day, for the status line."""
     return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def _row_id(args: Mapping[str, Any], *, optional: bool) -> int | None:
+    row_id = args.get("id")
+    if row_id is None and optional:
+        return None
+    if not isinstance(row_id, int) or isinstance(row_id, bool):
+        raise CommandFailed("a row id (a number) is needed")
+    return row_id
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from trakt_scrobbled import __version__
+from trakt_scrobbled import __version__, logs
 from trakt_scrobbled.config import Config, ConfigError, load_config
 from trakt_scrobbled.paths import Paths, ensure_state_dir, resolve_paths
 
@@ -40,17 +40,62 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     )
 
 
+EPILOG = """\
+first steps:
+  trakt-scrobbled config init       write a commented starter config
+  trakt-scrobbled login             log in to Trakt (a code, a URL and a QR code)
+  trakt-scrobbled service install   start the daemon at every login (systemd user unit)
+  trakt-scrobbled doctor            check everything; says what to fix
+
+every day:
+  trakt-scrobbled status            what the daemon is doing
+  trakt-scrobbled queue             what waits to be sent, and what failed
+  journalctl --user -u trakt-scrobbled -p warning   its warnings and errors
+"""
+
+_EXAMPLES = {
+    "run": "example:\n  trakt-scrobbled run -v      the daemon in a terminal, with debug lines",
+    "status": "examples:\n  trakt-scrobbled status\n  trakt-scrobbled status --json | jq .queue",
+    "queue": (
+        "examples:\n  trakt-scrobbled queue\n  trakt-scrobbled queue retry --all\n"
+        "  trakt-scrobbled queue drop 42"
+    ),
+    "identify": (
+        "examples:\n  trakt-scrobbled identify ~/Videos/The.Matrix.1999.mkv\n"
+        "  trakt-scrobbled identify --offline --json *.mkv"
+    ),
+    "config": "examples:\n  trakt-scrobbled config init\n  trakt-scrobbled config check",
+    "completion": (
+        "examples:\n  trakt-scrobbled completion bash > ~/.local/share/bash-completion/"
+        "completions/trakt-scrobbled\n"
+        "  trakt-scrobbled completion zsh > ~/.zfunc/_trakt-scrobbled\n"
+        "  trakt-scrobbled completion fish > ~/.config/fish/completions/trakt-scrobbled.fish"
+    ),
+}
+
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """Every command and option; also the source of the man page and the shell completions."""
     parser = argparse.ArgumentParser(
         prog="trakt-scrobbled",
-        description="Scrobbles what mpv, Kodi and Plex play to Trakt.tv.",
+        description="Scrobbles what mpv, Kodi and Plex play to Trakt.tv, durably.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     _add_common(parser)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def cmd(name: str, help_text: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=_EXAMPLES.get(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         _add_common(p)
         return p
 
@@ -59,11 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmd("logout", "revoke the Trakt login and delete the stored token")
     p = cmd("status", "what the running daemon is doing")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    cmd("reload", "make the running daemon read its config file again")
 
     p = cmd("queue", "the outbox: queued and failed scrobbles")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     qsub = p.add_subparsers(dest="queue_action", metavar="ACTION")
-    r = qsub.add_parser("retry", help="queue failed rows again")
+    r = qsub.add_parser("retry", help="queue failed rows again (the daemon sends them at once)")
     _add_common(r)
     target = r.add_mutually_exclusive_group(required=True)
     target.add_argument("id", nargs="?", type=_row_id, help="row id")
@@ -81,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     csub = p.add_subparsers(dest="config_action", metavar="ACTION", required=True)
     c = csub.add_parser("check", help="validate the config file; list every problem")
     _add_common(c)
+    c = csub.add_parser("init", help="write a commented starter config file (mode 0600)")
+    _add_common(c)
+    c.add_argument("--force", action="store_true", help="replace an existing file")
 
     cmd("doctor", "check config, login, Trakt, players and the service")
 
@@ -88,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     ssub = p.add_subparsers(dest="service_action", metavar="ACTION", required=True)
     i = ssub.add_parser("install", help="write the user unit for this installation")
     _add_common(i)
+
+    p = cmd("completion", "print a shell completion script")
+    p.add_argument("shell", choices=COMPLETION_SHELLS, help="bash, zsh or fish")
     return parser
 
 
@@ -103,19 +155,27 @@ def _row_id(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    _setup_logging(getattr(args, "verbose", False))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Everything we create (database, its -wal and -shm, tokens, lock, socket) is the user's
+    # alone, with or without systemd's UMask=0077: it tells what they watch.
+    os.umask(0o077)
+    logs.setup(os.environ, verbose=getattr(args, "verbose", False))
     handlers: dict[str, Callable[[argparse.Namespace, Mapping[str, str]], int]] = {
         "run": cmd_run,
         "login": cmd_login,
         "logout": cmd_logout,
         "status": cmd_status,
         "queue": cmd_queue,
+        "reload": cmd_reload,
         "identify": cmd_identify,
         "config": cmd_config,
         "doctor": cmd_doctor,
         "service": cmd_service,
+        "completion": cmd_completion,
     }
+    if args.command is None:
+        return _bare(os.environ, getattr(args, "config", None))
     handler = handlers.get(args.command)
     try:
         if handler is None:
@@ -132,16 +192,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _setup_logging(verbose: bool) -> None:
-    # Under systemd the journal adds its own timestamps.
-    fmt = "%(levelname)s %(name)s: %(message)s"
-    if "JOURNAL_STREAM" not in os.environ:
-        fmt = "%(asctime)s " + fmt
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt)
-    for noisy in ("httpx", "httpcore", "watchdog", "asyncio", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    # It warns about each malformed webhook body before raising; the listener logs those once.
-    logging.getLogger("python_multipart").setLevel(logging.ERROR)
+def _bare(env: Mapping[str, str], override: Path | None) -> int:
+    """A bare `trakt-scrobbled`: a short usage, and the one next step for this machine."""
+    paths = resolve_paths(env, override)
+    print("usage: trakt-scrobbled COMMAND [--config PATH] [-v]   (--help lists the commands)")
+    print(f"next: {next_step(paths)}")
+    return EXIT_USER_ERROR
+
+
+def next_step(paths: Paths) -> str:
+    """What a person should do next, from what exists on disk."""
+    if not paths.config_file.exists():
+        return (
+            f"no config file yet ({paths.config_file}): write a commented one with "
+            "`trakt-scrobbled config init`"
+        )
+    if not paths.token_file.exists():
+        return "log in to Trakt with `trakt-scrobbled login`"
+    return "`trakt-scrobbled status` shows what the daemon does; `trakt-scrobbled doctor` checks"
 
 
 def _load(args: argparse.Namespace, env: Mapping[str, str]) -> tuple[Config, Paths]:
@@ -164,7 +232,7 @@ def cmd_run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
     config, paths = _load(args, env)
     if not getattr(args, "verbose", False):
-        logging.getLogger().setLevel(config.logging.level.numeric)
+        logs.set_level(config.logging.level.numeric)
     try:
         asyncio.run(app.run(config, paths, env, early=early))
     except (StoreError, AlreadyRunning) as err:
@@ -184,8 +252,9 @@ def _need_client(config: Config) -> None:
     if missing:
         raise UserError(
             f"set [trakt] {' and '.join(missing)} in the config "
-            "(or TRAKT_CLIENT_ID / TRAKT_CLIENT_SECRET); create an app at "
-            "https://trakt.tv/oauth/applications"
+            "(or TRAKT_CLIENT_ID / TRAKT_CLIENT_SECRET) from your own app at "
+            "https://trakt.tv/oauth/applications (creating one needs Trakt VIP), or install a "
+            "build of trakt-scrobbled that bundles an app (see the README)"
         )
 
 
@@ -253,31 +322,25 @@ async def _login(config: Config, paths: Paths) -> int:
 
 
 def _qr_code(url: str) -> str:
-    """`url` as a QR code in block characters, or in ANSI colours where the output's encoding
-    lacks them (a non-UTF-8 locale would raise mid-code): either way a phone can scan it."""
-    import io
+    """`url` as a QR code in block characters, or in coloured spaces where the output's encoding
+    lacks them (a non-UTF-8 locale would raise mid-code): either way a phone can scan it, on a
+    light terminal as on a dark one (term.qr_lines)."""
+    from trakt_scrobbled.term import qr_lines
 
-    import segno
-
-    qr = segno.make(url, error="l")
-    out = io.StringIO()
-    qr.terminal(out=out, compact=True)
-    text: str = out.getvalue()
     try:
-        text.encode(sys.stdout.encoding or "utf-8")
+        "█▀▄".encode(sys.stdout.encoding or "utf-8")
+        unicode = True
     except (UnicodeEncodeError, LookupError):
-        out = io.StringIO()
-        qr.terminal(out=out)
-        text = out.getvalue()
-    return text
+        unicode = False
+    return "".join(line + "\n" for line in qr_lines(url, unicode=unicode))
 
 
 def cmd_logout(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config, paths = _load(args, env)
-    return asyncio.run(_logout(config, paths))
+    return asyncio.run(_logout(config, paths, env))
 
 
-async def _logout(config: Config, paths: Paths) -> int:
+async def _logout(config: Config, paths: Paths, env: Mapping[str, str]) -> int:
     from trakt_scrobbled.clock import SystemClock
     from trakt_scrobbled.trakt.auth import TokenStore
     from trakt_scrobbled.trakt.client import TraktClient
@@ -288,6 +351,7 @@ async def _logout(config: Config, paths: Paths) -> int:
     token = store.load()
     if token is None:
         store.delete()
+        _tell_daemon_logged_out(paths, env)
         print("not logged in")
         return EXIT_OK
     revoked = False
@@ -314,6 +378,7 @@ async def _logout(config: Config, paths: Paths) -> int:
             except TraktError as err:
                 print(f"could not revoke the token at Trakt: {err}", file=sys.stderr)
     store.delete()
+    _tell_daemon_logged_out(paths, env)
     if revoked:
         print("Logged out: the token was revoked at Trakt and deleted here.")
         return EXIT_OK
@@ -325,7 +390,26 @@ async def _logout(config: Config, paths: Paths) -> int:
     return EXIT_USER_ERROR
 
 
+def _tell_daemon_logged_out(paths: Paths, env: Mapping[str, str]) -> None:
+    """A running daemon stops using the token at once (and shows how to log in again)."""
+    from trakt_scrobbled.control import ControlError, NotRunning, control_path, request
+
+    try:
+        request(control_path(env, paths), "logout")
+    except NotRunning:
+        return
+    except ControlError as err:
+        print(f"could not tell the running daemon: {err}", file=sys.stderr)
+        return
+    print(
+        "The running daemon stopped using the login; to log in again enter the code that "
+        "`trakt-scrobbled status` shows, or run `trakt-scrobbled login`."
+    )
+
+
 def cmd_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    if args.config_action == "init":
+        return _config_init(args, env)
     config, paths = _load(args, env)
     where = paths.config_file if paths.config_file.exists() else "defaults (no config file)"
     print(f"config OK: {where}")
@@ -334,36 +418,126 @@ def cmd_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
+def _config_init(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Write the commented example config (package data) where the daemon reads it, 0600."""
+    from importlib import resources
+
+    override: Path | None = getattr(args, "config", None)
+    target = resolve_paths(env, override).config_file
+    if os.path.lexists(target) and not args.force:
+        raise UserError(f"{target} exists; keep it, or replace it with `config init --force`")
+    text = (resources.files("trakt_scrobbled") / "data" / "config.example.toml").read_text(
+        encoding="utf-8"
+    )
+    try:
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, target)  # a link in its place is replaced, never followed
+    except OSError as err:
+        raise UserError(f"cannot write {target}: {err.strerror}") from err
+    print(f"wrote {target}")
+    print("next: enable your players in it (mpv sockets, Kodi, Plex), then run")
+    print("  trakt-scrobbled login && trakt-scrobbled service install")
+    return EXIT_OK
+
+
+def cmd_completion(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Generated from the same parser as --help and the man page (shtab)."""
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell), end="")
+    return EXIT_OK
+
+
+def _paths_and_problems(
+    args: argparse.Namespace, env: Mapping[str, str]
+) -> tuple[Paths, list[str]]:
+    """The paths, and the config file's problems if it has any: the commands that talk to the
+    daemon work whatever state the file is in (the daemon runs on with its previous config)."""
+    override: Path | None = getattr(args, "config", None)
+    paths = resolve_paths(env, override)
+    try:
+        load_config(paths.config_file, env, explicit=override is not None)
+    except ConfigError as err:
+        return paths, [line for line in str(err).splitlines() if line.strip()]
+    return paths, []
+
+
+def _warn_problems(paths: Paths, problems: Sequence[str], *, running: bool) -> None:
+    if not problems:
+        return
+    then = (
+        "the daemon runs on with its previous config"
+        if running
+        else "`trakt-scrobbled run` will refuse to start until they are fixed"
+    )
+    print(f"{paths.config_file} has problems; {then}:", file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
 def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from trakt_scrobbled import status_view
+    from trakt_scrobbled.control import ControlError, NotRunning, control_path
+    from trakt_scrobbled.term import Paint, wants_colour
 
-    config, _ = _load(args, env)
-    address = status_view.status_address(config.server)
+    paths, problems = _paths_and_problems(args, env)
     try:
-        doc = asyncio.run(status_view.fetch_status(address))
-    except status_view.NotRunning as err:
+        doc = status_view.fetch_status(control_path(env, paths))
+    except NotRunning as err:
         print(f"{err}: {status_view.START_HINT}", file=sys.stderr)
+        _warn_problems(paths, problems, running=False)
         return status_view.EXIT_NOT_RUNNING
-    except status_view.StatusUnavailable as err:
+    except ControlError as err:
         raise UserError(str(err)) from err
+    config = doc.get("config")
+    if problems and not (isinstance(config, dict) and config.get("problems")):
+        # The daemon has not read the file since it broke: say so all the same.
+        doc["config"] = {"file": str(paths.config_file), "problems": problems}
     if args.json:
         print(status_view.dumps(doc))
     else:
-        print(status_view.render_status(doc, now=time.time()), end="")
+        paint = Paint(wants_colour(sys.stdout, env))
+        print(status_view.render_status(doc, now=time.time(), paint=paint), end="")
+    return EXIT_OK
+
+
+def cmd_reload(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from trakt_scrobbled import status_view
+    from trakt_scrobbled.control import ControlError, NotRunning, control_path, request
+
+    paths, _ = _paths_and_problems(args, env)
+    try:
+        answer = request(control_path(env, paths), "reload")
+    except NotRunning as err:
+        print(f"{err}: {status_view.START_HINT}", file=sys.stderr)
+        return status_view.EXIT_NOT_RUNNING
+    except ControlError as err:
+        raise UserError(str(err)) from err
+    problems = answer.get("problems", []) if isinstance(answer, dict) else []
+    if problems:
+        _warn_problems(paths, [str(p) for p in problems], running=True)
+        return EXIT_USER_ERROR
+    print(f"reloaded {paths.config_file}")
     return EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from trakt_scrobbled import doctor
+    from trakt_scrobbled.term import Paint, wants_colour
 
     override: Path | None = getattr(args, "config", None)
     paths = resolve_paths(env, override)
 
     async def run() -> int:
         failed = 0
+        paint = Paint(wants_colour(sys.stdout, env))
         async for check in doctor.diagnose(paths, env, explicit_config=override is not None):
             failed += check.failed
-            print(check.render(), flush=True)
+            print(check.render(paint), flush=True)
         return failed
 
     failed = asyncio.run(run())
@@ -389,61 +563,83 @@ def cmd_service(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def cmd_queue(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """Through the daemon when it runs (a retried row goes out at once), else on the database."""
+    from trakt_scrobbled.control import CommandFailed, ControlError, NotRunning, control_path
+    from trakt_scrobbled.control import request as ask
+
+    paths, problems = _paths_and_problems(args, env)
+    action = getattr(args, "queue_action", None)
+    command = action or "queue"
+    params: dict[str, object] = {}
+    if action == "retry":
+        params["id"] = None if args.all else args.id
+    elif action == "drop":
+        params["id"] = args.id
+    try:
+        result = ask(control_path(env, paths), command, params)
+        running = True
+    except NotRunning:
+        row_id = params.get("id")
+        result = _queue_offline(paths, command, row_id if isinstance(row_id, int) else None)
+        running = False
+    except CommandFailed as err:
+        raise UserError(str(err)) from err
+    except ControlError as err:
+        raise UserError(str(err)) from err
+    _warn_problems(paths, problems, running=running)
+    if command == "retry":
+        n = result if isinstance(result, int) else 0
+        if n == 0:
+            raise UserError("no failed row to retry" if args.all else f"no failed row {args.id}")
+        later = "the daemon is sending them now" if running else "they go out when it starts"
+        print(f"{n} row(s) queued again; {later}")
+        return EXIT_OK
+    if command == "drop":
+        if not result:
+            raise UserError(f"no row {args.id}")
+        print(f"row {args.id} dropped")
+        return EXIT_OK
+    rows = [r for r in result if isinstance(r, dict)] if isinstance(result, list) else []
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return EXIT_OK
+    if not rows:
+        print("the queue is empty")
+        return EXIT_OK
+    for row in rows:
+        created = row.get("created_at")
+        stamp = created if isinstance(created, int | float) else 0
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+        what = "watched" if row.get("watched") else str(row.get("kind"))
+        line = f"{row.get('id', '?'):>6}  {row.get('state', '?'):<7}  {when}  {what:<8} "
+        line += str(row.get("item") or "?")
+        if row.get("error"):
+            line += f"  ({row['error']})"
+        print(line)
+    return EXIT_OK
+
+
+def _queue_offline(paths: Paths, command: str, row_id: int | None) -> object:
+    """The same commands on the database, when no daemon runs."""
     from trakt_scrobbled.clock import SystemClock
     from trakt_scrobbled.outbox import Outbox
+    from trakt_scrobbled.status_view import queue_row_json
     from trakt_scrobbled.store import StoreError, open_db
 
-    _, paths = _load(args, env)
+    if command == "queue" and not paths.db_file.exists():
+        return []
     try:
         conn = open_db(paths.db_file)
     except StoreError as err:
         raise UserError(str(err)) from err
     try:
         outbox = Outbox(conn, SystemClock())
-        action = getattr(args, "queue_action", None)
-        if action == "retry":
-            n = outbox.retry(None if args.all else args.id)
-            if n == 0:
-                raise UserError(
-                    "no failed row to retry" if args.all else f"no failed row {args.id}"
-                )
-            print(f"{n} row(s) queued again; the daemon sends them shortly")
-            return EXIT_OK
-        if action == "drop":
-            if not outbox.drop(args.id):
-                raise UserError(f"no row {args.id}")
-            print(f"row {args.id} dropped")
-            return EXIT_OK
-        rows = outbox.rows()
-        if args.json:
-            for row in rows:
-                print(
-                    json.dumps(
-                        {
-                            "id": row.id,
-                            "state": str(row.state),
-                            "kind": str(row.kind),
-                            "item": row.label,
-                            "watched": row.watched,
-                            "created_at": row.created_at,
-                            "attempts": row.attempts,
-                            "error": row.error,
-                            "body": row.body,
-                        }
-                    )
-                )
-            return EXIT_OK
-        if not rows:
-            print("the queue is empty")
-            return EXIT_OK
-        for row in rows:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(row.created_at))
-            what = "watched" if row.watched else str(row.kind)
-            line = f"{row.id:>6}  {row.state:<7}  {when}  {what:<8} {row.label}"
-            if row.error:
-                line += f"  ({row.error})"
-            print(line)
-        return EXIT_OK
+        if command == "retry":
+            return outbox.retry(row_id)
+        if command == "drop":
+            return row_id is not None and outbox.drop(row_id)
+        return [queue_row_json(row) for row in outbox.rows()]
     finally:
         conn.close()
 

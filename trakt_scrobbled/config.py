@@ -33,6 +33,7 @@ __all__ = [
     "LogLevel",
     "LoggingConfig",
     "MpvConfig",
+    "NotifyConfig",
     "Override",
     "OverrideType",
     "PlexConfig",
@@ -135,6 +136,15 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyConfig:
+    """Where a person hears of what needs them: a login, a parked queue, a failed scrobble."""
+
+    desktop: bool = True
+    apprise: tuple[str, ...] = ()
+    """Apprise URLs (`pip install trakt-scrobbled[notify]`); they hold secrets, never logged."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Override:
     """A user's fix for a wrong match: files whose full path matches `pattern` are this item."""
 
@@ -156,6 +166,7 @@ class Config:
     plex: PlexConfig = field(default_factory=PlexConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     overrides: tuple[Override, ...] = ()
     """In file order; the first match wins."""
     source: Path | None = field(default=None, compare=False)
@@ -265,11 +276,22 @@ def parse_config(text: str, env: Mapping[str, str], *, source: Path | None = Non
 
 
 def _apply_env(config: Config, env: Mapping[str, str]) -> Config:
-    """Non-empty `TRAKT_CLIENT_ID` / `TRAKT_CLIENT_SECRET` win over the file."""
+    """Non-empty `TRAKT_CLIENT_ID` / `TRAKT_CLIENT_SECRET` win over the file; with neither
+    anywhere, the identity a packager bundled (identity.py) is used."""
     client_id = env.get(ENV_CLIENT_ID, "").strip()
     client_secret = env.get(ENV_CLIENT_SECRET, "").strip()
     if not client_id and not client_secret:
-        return config
+        if config.trakt.client_id or config.trakt.client_secret:
+            return config
+        from trakt_scrobbled.identity import bundled_identity
+
+        bundled = bundled_identity()
+        if bundled is None:
+            return config
+        trakt = replace(
+            config.trakt, client_id=bundled.client_id, client_secret=bundled.client_secret
+        )
+        return replace(config, trakt=trakt)
     trakt = replace(
         config.trakt,
         client_id=client_id or config.trakt.client_id,
@@ -521,6 +543,7 @@ def _build(
         plex=_plex(c.section(raw, "plex"), c),
         server=_server(c.section(raw, "server"), c),
         logging=_logging(c.section(raw, "logging"), c),
+        notify=_notify(c.section(raw, "notify"), c),
         overrides=_overrides(raw.get("overrides"), c, env),
         source=source,
     )
@@ -676,6 +699,20 @@ def _logging(t: Mapping[str, object], c: _Checker) -> LoggingConfig:
         c.add(path, f"must be one of {choices}, got {_show(text)}")
         level = d.level
     return LoggingConfig(level=level)
+
+
+def _notify(t: Mapping[str, object], c: _Checker) -> NotifyConfig:
+    d = NotifyConfig()
+    c.unknown_keys(t, ("notify",), _known(NotifyConfig))
+    urls: list[str] = []
+    for path, text in c.string_list(t, ("notify", "apprise")):
+        url = text.strip()
+        if "://" not in url:
+            # Never echo the value: an Apprise URL carries its service's token.
+            c.add(path, "is not an Apprise URL (scheme://...)")
+            continue
+        urls.append(url)
+    return NotifyConfig(desktop=c.boolean(t, ("notify", "desktop"), d.desktop), apprise=tuple(urls))
 
 
 def _overrides(value: object, c: _Checker, env: Mapping[str, str]) -> tuple[Override, ...]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import glob
 import json
 import os
+import re
 import shutil
 import sqlite3
 import stat
@@ -37,21 +39,22 @@ from trakt_scrobbled.config import (
     TraktConfig,
     load_config,
 )
+from trakt_scrobbled.control import ControlError, ControlPath, NotRunning, control_path
 from trakt_scrobbled.paths import STATE_DIR_MODE, Paths
 from trakt_scrobbled.redact import mask_url
 from trakt_scrobbled.service import UNIT_NAME, user_unit_dir
-from trakt_scrobbled.status_view import (
-    START_HINT,
-    NotRunning,
-    StatusUnavailable,
-    duration,
-    fetch_status,
-    status_address,
-)
+from trakt_scrobbled.status_view import START_HINT, duration, fetch_status
 from trakt_scrobbled.store import SCHEMA_VERSION
+from trakt_scrobbled.term import Paint
 from trakt_scrobbled.trakt.auth import Token, TokenStore
 from trakt_scrobbled.trakt.client import TraktClient
-from trakt_scrobbled.trakt.errors import Forbidden, ServerError, TraktError, TransportError
+from trakt_scrobbled.trakt.errors import (
+    Forbidden,
+    ServerError,
+    TraktError,
+    TransportError,
+    transport_reason,
+)
 from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
 
 __all__ = [
@@ -105,9 +108,12 @@ class Check:
     message: str
     hint: str = ""
 
-    def render(self) -> str:
-        text = f"{'[' + self.status + ']':<6} {self.name}: {self.message}"
-        return f"{text} -> {self.hint}" if self.hint else text
+    def render(self, paint: Paint | None = None) -> str:
+        paint = paint or Paint(False)
+        tag = f"{'[' + self.status + ']':<6}"
+        style = {CheckStatus.OK: "ok", CheckStatus.NOTE: "note", CheckStatus.FAIL: "fail"}
+        text = f"{paint(style[self.status], tag)} {self.name}: {self.message}"
+        return f"{text} -> {paint('bold', self.hint)}" if self.hint else text
 
     @property
     def failed(self) -> bool:
@@ -136,12 +142,12 @@ def check_config(
     try:
         config = load_config(path, env, explicit=explicit)
     except ConfigError as err:
-        head = _fail(
-            "config",
-            f"{len(err.problems)} problem(s) in {path}",
-            "fix each one below; `trakt-scrobbled config check` lists them again",
+        # One failure per problem (a heading counted as another would say two for one).
+        hint = "fix it; `trakt-scrobbled config check` lists every problem again"
+        return None, tuple(
+            _fail("config", p.render(err.source or path), hint if i == 0 else "")
+            for i, p in enumerate(err.problems)
         )
-        return None, (head, *(_fail("config", p.render(err.source)) for p in err.problems))
     if config.source is None:
         return config, (_ok("config", f"no file at {path}: the defaults apply"),)
     return config, (_ok("config", f"{path} is valid"),)
@@ -376,16 +382,7 @@ async def check_login(trakt: TraktConfig, token: Token, *, wait: float = TRAKT_T
 
 
 def _transport_reason(err: TraktError) -> str:
-    """The OS's words (`Connection refused`, `Name or service not known`), not httpx's."""
-    reason = ""
-    seen: BaseException | None = err
-    while seen is not None:  # the deepest OS error says it best
-        if isinstance(seen, OSError) and isinstance(seen.errno, int):
-            reason = os.strerror(seen.errno) if seen.errno > 0 else str(seen.strerror)
-        elif isinstance(seen, TimeoutError) and not reason:
-            reason = "no answer in time"
-        seen = seen.__cause__ or seen.__context__
-    return reason or str(err)
+    return transport_reason(err)
 
 
 # --- players ----------------------------------------------------------------------------------
@@ -424,6 +421,18 @@ async def check_mpv(mpv: MpvConfig, *, wait: float = LOCAL_TIMEOUT) -> tuple[Che
     checks: list[Check] = []
     for pattern in mpv.sockets:
         found, missing = _socket_paths(pattern)
+        if not found and _has_magic(pattern):
+            # A glob is no path to give mpv: suggest one that it matches.
+            example = example_path(pattern)
+            checks.append(
+                _note(
+                    "mpv",
+                    f"no mpv socket matches {pattern}{missing}",
+                    f"start mpv with --input-ipc-server={example} (any path matching the "
+                    "pattern); the daemon picks the socket up when it appears",
+                )
+            )
+            continue
         if not found:
             checks.append(
                 _note(
@@ -436,6 +445,20 @@ async def check_mpv(mpv: MpvConfig, *, wait: float = LOCAL_TIMEOUT) -> tuple[Che
         for path in found:
             checks.append(await _check_socket(path, wait))
     return tuple(checks)
+
+
+def example_path(pattern: str) -> str:
+    """A concrete path that the glob `pattern` matches (`*` → `mpv`, `?` → `1`, `[ab]` → `a`)."""
+    out = re.sub(r"\[(!?)([^\]]+)\]", _class_example, pattern)
+    out = re.sub(r"\*+", "mpv", out).replace("?", "1")
+    return out if fnmatch.fnmatchcase(out, pattern) else out.replace("[", "").replace("]", "")
+
+
+def _class_example(m: re.Match[str]) -> str:
+    chars = m.group(2)
+    if m.group(1):  # [!abc]: any character but those
+        return next(c for c in "mpvxz0123456789" if c not in chars)
+    return chars[0]
 
 
 def _socket_paths(pattern: str) -> tuple[list[str], str]:
@@ -553,18 +576,17 @@ def check_plex(plex: PlexConfig, server: ServerConfig) -> tuple[Check, ...]:
 # --- the daemon and the service --------------------------------------------------------------
 
 
-async def check_daemon(server: ServerConfig, *, wait: float = LOCAL_TIMEOUT) -> tuple[Check, ...]:
-    """Is the daemon answering `GET /status`, and does it report trouble of its own?"""
-    address = status_address(server)
+async def check_daemon(where: ControlPath, *, wait: float = LOCAL_TIMEOUT) -> tuple[Check, ...]:
+    """Is the daemon answering on its control socket, and does it report trouble of its own?"""
     try:
-        doc = await fetch_status(address, wait=wait)
+        doc = await asyncio.to_thread(fetch_status, where, wait=wait)
     except NotRunning as err:
         return (_note("daemon", str(err), START_HINT),)
-    except StatusUnavailable as err:
+    except ControlError as err:
         return (_fail("daemon", str(err)),)
     uptime = doc.get("uptime")
     up = f", up {duration(uptime)}" if isinstance(uptime, int | float) else ""
-    checks = [_ok("daemon", f"running on {address} (pid {doc.get('pid', '?')}{up})")]
+    checks = [_ok("daemon", f"running (pid {doc.get('pid', '?')}{up})")]
     config = doc.get("config")
     problems = config.get("problems") if isinstance(config, dict) else None
     if problems:
@@ -700,7 +722,7 @@ async def diagnose(
     if config is None:
         yield _note(
             "doctor",
-            "Trakt, players and the daemon not checked: the config has problems",
+            "Trakt and the players not checked: the config has problems",
             "fix the config, then run the doctor again",
         )
     else:
@@ -716,8 +738,8 @@ async def diagnose(
             yield check
         for check in check_plex(config.plex, config.server):
             yield check
-        for check in await check_daemon(config.server, wait=local_wait):
-            yield check
+    for check in await check_daemon(control_path(env, paths), wait=local_wait):
+        yield check
     for check in await check_service(env, systemctl=systemctl, wait=local_wait):
         yield check
 

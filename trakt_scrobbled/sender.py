@@ -11,9 +11,11 @@ import contextlib
 import logging
 import random
 import sqlite3
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
+from trakt_scrobbled.alerts import Alert, AlertKind
 from trakt_scrobbled.clock import Clock
 from trakt_scrobbled.history import (
     BATCH_SIZE,
@@ -45,9 +47,12 @@ class SenderState(StrEnum):
     RATE_LIMITED = "rate limited, waiting"
     LOGIN_NEEDED = "login needed"
     CLIENT_REJECTED = "client id rejected"
+    ACCOUNT_PARKED = "account parked"
 
 
 _BUSY_STATUSES = frozenset({502, 503, 504})
+_ACCOUNT_STATUSES = frozenset({420, 423, 426})
+"""Trakt's answers about the whole account (a limit, locked, VIP needed), not one call."""
 _SLACK = 60.0
 """Seconds of clock difference allowed when looking for a watch in Trakt's history."""
 _MAX_HISTORY_PAGES = 20
@@ -68,6 +73,7 @@ class Sender:
         history_after: float = 60.0,
         limiter: PostRateLimiter | None = None,
         restart_gap: float = 1.0,
+        on_alert: Callable[[Alert], None] | None = None,
     ) -> None:
         """`limiter` is the client's: given it, a row's form (scrobble or history entry) is
         chosen when the POST may leave, not before a wait for a Retry-After; and the first
@@ -87,6 +93,8 @@ class Sender:
         self._back = asyncio.Event()
         """Set when any call to Trakt succeeded (or a new row came): a backoff wait ends."""
         self._back_reason = ""
+        self._unparked = asyncio.Event()
+        self._on_alert = on_alert or (lambda alert: None)
         self._failures = 0
         self.state = SenderState.IDLE
         self.last_error: str | None = None
@@ -128,6 +136,27 @@ class Sender:
         self.last_error = reason
         self._set_state(SenderState.CLIENT_REJECTED)
 
+    def park_account(self, reason: str) -> None:
+        """Trakt refuses the whole account (420 limit, 423 locked, 426 VIP needed): every row
+        would fail alike, so none is dead-lettered; the queue waits, said once."""
+        if self.state is not SenderState.ACCOUNT_PARKED:
+            log.error(
+                "%s; this account's scrobbles stay queued (none is lost): once that is fixed, "
+                "`trakt-scrobbled reload` sends them",
+                reason,
+            )
+            self._on_alert(Alert(AlertKind.PARKED, "Trakt scrobbles on hold", reason))
+        self.last_error = reason
+        self._unparked.clear()
+        self._set_state(SenderState.ACCOUNT_PARKED)
+
+    def unpark(self) -> None:
+        """A reload or a new login: try the account again."""
+        if self.state is SenderState.ACCOUNT_PARKED:
+            self._set_state(SenderState.IDLE)
+            self._unparked.set()
+            self.wake()
+
     def _set_state(self, state: SenderState) -> None:
         if state is not self.state:
             log.debug("sender: %s -> %s", self.state, state)
@@ -161,6 +190,9 @@ class Sender:
             return
         if self.state is SenderState.CLIENT_REJECTED:
             await self._wait_wake()
+            return
+        if self.state is SenderState.ACCOUNT_PARKED:
+            await self._wait_unparked()
             return
         row = self._outbox.next_pending()
         if row is None:
@@ -197,6 +229,20 @@ class Sender:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    async def _wait_unparked(self) -> None:
+        """New plays still queue meanwhile; only `unpark` or a new login ends the wait."""
+        changed = asyncio.ensure_future(self._auth.wait_changed(self._auth.generation))
+        unparked = asyncio.ensure_future(self._unparked.wait())
+        try:
+            done, _ = await asyncio.wait({changed, unparked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (changed, unparked):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if changed in done:
+            self.unpark()
 
     async def _send(self, row: OutboxRow) -> None:
         now = self._clock.time()
@@ -309,6 +355,9 @@ class Sender:
         elif isinstance(err, Forbidden):
             self._unsent(str(err), rows)
             self.park_client(str(err))
+        elif err.status in _ACCOUNT_STATUSES:
+            self._unsent(str(err), rows)
+            self.park_account(str(err))
         elif err.retryable:
             if not isinstance(err, TransportError):
                 self._unsent(str(err), rows)
@@ -317,6 +366,9 @@ class Sender:
             self._recovered()
             for row in rows:
                 self._outbox.bury(row, str(err))
+                self._on_alert(
+                    Alert(AlertKind.DEAD, "Trakt refused a scrobble", f"{row.label}: {err}")
+                )
 
     def _unsent(self, error: str, rows: list[OutboxRow]) -> None:
         """This attempt surely did not reach Trakt; an earlier one (answer lost) still may have.

@@ -1,4 +1,4 @@
-"""The local HTTP listener: Plex webhooks in, `status` out.
+"""The local HTTP listener: webhooks in, nothing out (`status` has its own door, control.py).
 
 Plex is the only remote caller, and it cannot sign its webhooks: the URL's secret is the only
 credential, so it is compared in constant time and never logged (there is no access log, and
@@ -17,7 +17,6 @@ import asyncio
 import hashlib
 import hmac
 import http
-import ipaddress
 import json
 import logging
 import re
@@ -36,7 +35,6 @@ __all__ = [
     "LocalServer",
     "PlexHandler",
     "ServerError",
-    "StatusProvider",
 ]
 
 log = logging.getLogger(__name__)
@@ -84,9 +82,6 @@ connection (a body trickled in to hold a place); Plex sends a webhook in millise
 PlexHandler = Callable[[Mapping[str, Any]], object]
 """Takes one webhook's payload object; returns what it did, for a debug log line."""
 
-StatusProvider = Callable[[], Mapping[str, Any]]
-"""What `GET /status` serves (the same as `status --json`)."""
-
 _PLEX_PATH = re.compile(r"/plex/[^\s\"'?#]*")
 _MASKED = "/plex/***"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -119,7 +114,7 @@ def _text(status: int, text: str, *headers: tuple[str, str]) -> _Answer:
 
 
 class LocalServer:
-    """`POST /plex/{secret}` for Plex webhooks and `GET /status` for loopback clients.
+    """`POST /plex/{secret}` for Plex webhooks; anything else is 404.
 
     Port 0 picks a free port (tests); `port` then tells which. Plex is off (404) until
     `set_plex` gives a non-empty secret and a handler, so a config reload can switch it.
@@ -132,12 +127,10 @@ class LocalServer:
         *,
         plex_secret: str = "",
         on_webhook: PlexHandler | None = None,
-        status: StatusProvider | None = None,
         max_body: int = MAX_BODY,
     ) -> None:
         self.host = host
         self._port = port
-        self._status = status
         self._max_body = max_body
         self._secret_digest: bytes | None = None
         self._secret = ""
@@ -284,10 +277,6 @@ class LocalServer:
 
     async def _route(self, link: _Link, request: _Request) -> _Answer:
         segments = request.path.split("/")
-        if request.path == "/status":
-            if request.method not in ("GET", "HEAD"):
-                return _text(405, "use GET", ("Allow", "GET, HEAD"))
-            return self._serve_status(link.peer)
         if len(segments) == 3 and segments[1] == "plex" and segments[2]:
             return await self._plex(link, request, urllib.parse.unquote(segments[2]))
         return _text(404, "not found")
@@ -317,13 +306,6 @@ class LocalServer:
         outcome = handler(payload)
         log.debug("plex: webhook %.60s: %s", payload.get("event"), outcome)
         return _text(200, "ok")
-
-    def _serve_status(self, peer: str | None) -> _Answer:
-        if not _is_loopback(peer):
-            return _text(403, "status is for local clients only")
-        data: Mapping[str, Any] = self._status() if self._status is not None else {}
-        text = json.dumps(data, default=str, sort_keys=True)
-        return _Answer(200, text.encode(), "application/json; charset=utf-8")
 
     # --- bodies ------------------------------------------------------------------------------
 
@@ -633,15 +615,3 @@ def _clean_value(value: Any) -> Any:
 def _clean_object(obj: dict[str, Any]) -> dict[str, Any]:
     return {_clean_text(k): _clean_value(v) for k, v in obj.items()}
 
-
-def _is_loopback(remote: str | None) -> bool:
-    """The peer's own address (never a forwarded header) is a loopback one."""
-    if not remote:
-        return False
-    try:
-        address = ipaddress.ip_address(remote)
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.is_loopback
-    return address.is_loopback

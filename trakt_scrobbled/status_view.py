@@ -1,4 +1,4 @@
-"""The status document: fetched from the running daemon's `GET /status`, rendered for a terminal.
+"""The status document: fetched from the running daemon's control socket, rendered for a terminal.
 
 Rendering is a pure function of the document, the time and a time zone, so that it is tested by
 tables. It tolerates missing or odd keys: the daemon answering may be another version.
@@ -7,27 +7,25 @@ tables. It tolerates missing or odd keys: the daemon answering may be another ve
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-import httpx
-
-from trakt_scrobbled.config import ServerConfig
+from trakt_scrobbled.control import DEFAULT_WAIT, ControlError, ControlPath, request
+from trakt_scrobbled.outbox import OutboxRow
+from trakt_scrobbled.term import Paint
 
 __all__ = [
     "EXIT_NOT_RUNNING",
     "START_HINT",
-    "NotRunning",
-    "StatusAddress",
-    "StatusUnavailable",
     "dumps",
     "duration",
     "fetch_status",
+    "queue_row_json",
     "render_status",
-    "status_address",
 ]
 
 EXIT_NOT_RUNNING = 3
@@ -39,84 +37,46 @@ START_HINT = (
     "or run `trakt-scrobbled run` in a terminal"
 )
 
-DEFAULT_TIMEOUT = 3.0
-"""Seconds: the daemon answers from memory, so anything slower means it is stuck."""
-
 RECENT_SHOWN = 5
 IGNORED_SHOWN = 5
 
 _ID_ORDER = ("trakt", "imdb", "tmdb", "tvdb", "slug")
-_ANY_ADDRESS = {"0.0.0.0": "127.0.0.1", "::": "127.0.0.1", "": "127.0.0.1"}  # noqa: S104
 
 
-class StatusUnavailable(Exception):
-    """`GET /status` gave no document; the message says what happened and what to do."""
-
-
-class NotRunning(StatusUnavailable):
-    """Nothing listens on the daemon's address."""
-
-
-@dataclass(frozen=True, slots=True)
-class StatusAddress:
-    """Where the daemon's local listener is reached from this machine."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self._host_part()}:{self.port}"
-
-    def _host_part(self) -> str:
-        return f"[{self.host}]" if ":" in self.host else self.host
-
-    @property
-    def url(self) -> str:
-        return f"http://{self}/status"
-
-
-def status_address(server: ServerConfig) -> StatusAddress:
-    """A listener bound to every address is asked on the loopback one."""
-    return StatusAddress(_ANY_ADDRESS.get(server.host, server.host), server.port)
-
-
-async def fetch_status(address: StatusAddress, *, wait: float = DEFAULT_TIMEOUT) -> dict[str, Any]:
-    """The daemon's status document; raises `NotRunning` or `StatusUnavailable`."""
-    try:
-        async with httpx.AsyncClient(timeout=wait, trust_env=False) as http:
-            resp = await http.get(address.url)
-    except httpx.ConnectError as err:
-        raise NotRunning(f"trakt-scrobbled is not running (nothing answers on {address})") from err
-    except httpx.TimeoutException as err:
-        raise StatusUnavailable(
-            f"nothing answered on {address} within {wait:g} s: the daemon may be stuck; "
-            "see `journalctl --user -u trakt-scrobbled -e` and restart it"
-        ) from err
-    except httpx.HTTPError as err:
-        raise StatusUnavailable(f"cannot ask {address} for the status: {err}") from err
-    if resp.status_code == 403 and "local clients" in resp.text:
-        raise StatusUnavailable(
-            f"{address} refused: the status is served to this machine only ([server] host)"
-        )
-    try:
-        data = resp.json() if resp.status_code == 200 else None
-    except ValueError:
-        data = None
+def fetch_status(where: ControlPath, *, wait: float = DEFAULT_WAIT) -> dict[str, Any]:
+    """The daemon's status document, over its control socket; raises `control.NotRunning` or
+    `control.ControlError`."""
+    data = request(where, "status", wait=wait)
     if not isinstance(data, dict) or "version" not in data:
-        raise StatusUnavailable(
-            f"something other than trakt-scrobbled answers on {address} "
-            f"(HTTP {resp.status_code}): set [server] port to a free port"
-        )
+        raise ControlError("the daemon's status is not a status document (another version?)")
     return data
+
+
+def queue_row_json(row: OutboxRow) -> dict[str, Any]:
+    """One outbox row as `queue --json` prints it (and the daemon sends it)."""
+    return {
+        "id": row.id,
+        "state": str(row.state),
+        "kind": str(row.kind),
+        "item": row.label,
+        "watched": row.watched,
+        "created_at": row.created_at,
+        "attempts": row.attempts,
+        "error": row.error,
+        "body": row.body,
+    }
 
 
 # --- rendering ------------------------------------------------------------------------------
 
 
-def render_status(doc: Mapping[str, Any], *, now: float, tz: tzinfo | None = None) -> str:
+def render_status(
+    doc: Mapping[str, Any], *, now: float, tz: tzinfo | None = None, paint: Paint | None = None
+) -> str:
     """The document as a few labelled blocks of text, ending with a newline.
 
-    `now` is wall-clock seconds; `tz` is the zone times are shown in (None: the local one).
+    `now` is wall-clock seconds; `tz` is the zone times are shown in (None: the local one);
+    `paint` colours labels and trouble (a terminal's; none by default).
     """
     view = _View(now, tz)
     blocks = [
@@ -130,7 +90,26 @@ def render_status(doc: Mapping[str, Any], *, now: float, tz: tzinfo | None = Non
         _ignored(_list(doc.get("ignored")), view),
         _problems(doc),
     ]
-    return "".join(line + "\n" for block in blocks for line in block)
+    paint = paint or Paint(False)
+    return "".join(_colour(line, paint) + "\n" for block in blocks for line in block)
+
+
+_LABEL = re.compile(r"^([A-Z][A-Za-z ]*:)(\s*)(.*)$")
+_TROUBLE = re.compile(
+    r"\b(login needed|not connected|[1-9]\d* failed|has problems|client id rejected"
+    r"|parked|expired)\b"
+)
+
+
+def _colour(line: str, paint: Paint) -> str:
+    """Labels in bold, trouble in red: the eye finds what needs doing."""
+    if not paint.enabled:
+        return line
+    line = _TROUBLE.sub(lambda m: paint("fail", m.group(0)), line)
+    label = _LABEL.match(line)
+    if label is not None:
+        line = paint("bold", label.group(1)) + label.group(2) + label.group(3)
+    return line
 
 
 @dataclass(frozen=True, slots=True)

@@ -215,9 +215,16 @@ class Auth:
             log.info("logged in to Trakt (a new login was saved)")
             self._bump()
             return
+        # Only what happened: the daemon's login loop says next, once, how to log in again.
+        log.error("Trakt no longer accepts the login (revoked or expired)")
+        self.drop()
+
+    def drop(self) -> None:
+        """Stop using the login now (`trakt-scrobbled logout`, or a spent pair) and delete it:
+        reloading it would only fail again."""
+        if self._token is None and self._on_disk is None:
+            return
         self._token = None
-        log.error("Trakt login needed: run `trakt-scrobbled login`; scrobbles stay queued")
-        # The stored pair is spent: reloading it would only fail again.
         self._store.delete()
         self._on_disk = None
         self._bump()

@@ -18,6 +18,7 @@ from trakt_scrobbled.trakt.errors import (
     TransportError,
     UnreadableAnswer,
     error_for_status,
+    transport_reason,
 )
 from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
 
@@ -154,7 +155,8 @@ class TraktClient:
             raise TransportError(f"Trakt did not answer {method} {path} in time") from err
         except httpx.TransportError as err:
             raise TransportError(
-                f"could not reach Trakt for {method} {path}: {type(err).__name__}"
+                f"could not reach Trakt at {self._http.base_url.host} for {method} {path}: "
+                f"{transport_reason(err)}"
             ) from err
         if resp.status_code >= 300:
             error = error_for_status(

@@ -6,6 +6,8 @@ wait, park until login, treat as done, or dead-letter it.
 
 from __future__ import annotations
 
+import os
+
 
 class TraktError(Exception):
     """Any failure talking to Trakt. `status` is the HTTP status, or None for transport errors."""
@@ -163,3 +165,17 @@ def error_for_status(
     if cls is None:
         return UnexpectedStatus(text, status=status)
     return cls(text, status=status)
+
+
+def transport_reason(err: BaseException) -> str:
+    """The OS's words (`Connection refused`, `Name or service not known`), not the library's
+    class name: the deepest OS error in the chain says it best."""
+    reason = ""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and isinstance(seen.errno, int):
+            reason = os.strerror(seen.errno) if seen.errno > 0 else str(seen.strerror)
+        elif isinstance(seen, TimeoutError) and not reason:
+            reason = "no answer in time"
+        seen = seen.__cause__ or seen.__context__
+    return reason or str(err) or type(err).__name__
