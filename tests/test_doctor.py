@@ -46,6 +46,7 @@ from trakt_scrobbled.doctor import (
 )
 from trakt_scrobbled.events import Ids, MediaType, Scrobble, ScrobbleVerb, TraktItem
 from trakt_scrobbled.paths import Paths
+from trakt_scrobbled.server import LocalServer
 from trakt_scrobbled.store import SCHEMA_VERSION, open_db
 from trakt_scrobbled.trakt.auth import Token, TokenStore
 
@@ -288,6 +289,37 @@ async def test_a_control_folder_others_may_enter_fails(tmp_path: Path) -> None:
     folder.chmod(0o755)
     (check,) = await check_daemon(ControlPath(folder, ours=True))
     assert check.status is FAIL and "chmod 700" in check.message
+
+
+async def test_a_failing_player_adapter_fails_the_daemon_check(tmp_path: Path) -> None:
+    doc = {
+        "version": "0",
+        "pid": 42,
+        "uptime": 10.0,
+        "players": [
+            {"name": "mpv", "connected": [], "ignored": {}, "failing": None},
+            {
+                "name": "kodi",
+                "connected": [],
+                "ignored": {},
+                "failing": {"error": "RuntimeError: boom", "crashes": 2},
+            },
+        ],
+    }
+    async def answer(command: str, args: Mapping[str, Any]) -> Any:
+        assert command == "status"
+        return doc
+
+    where = ControlPath(tmp_path / "run", ours=True)
+    server = ControlServer(where, answer)
+    await server.start()
+    try:
+        checks = await check_daemon(where)
+    finally:
+        await server.stop()
+    assert statuses(checks) == [OK, FAIL]
+    assert "kodi adapter failed (RuntimeError: boom)" in checks[1].message
+    assert "journalctl" in checks[1].hint
 
 
 def _systemctl_saying(folder: Path, out: str, code: int) -> str:

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.clocks import ManualClock
+from tests.clocks import DrivenClock, ManualClock
 from trakt_scrobbled.events import (
+    Ended,
     EndReason,
     Ids,
     MediaInfo,
     MediaType,
-    PlayerEvent,
-    PlayerEventKind,
+    Playing,
+    Progressed,
     TraktItem,
 )
 from trakt_scrobbled.outbox import Outbox, RowKind
@@ -33,6 +34,7 @@ class Found:
     item: TraktItem | None
     reason: str | None = None
     retry_later: bool = False
+    episodes: tuple[int, ...] = ()
 
 
 class KnownItems:
@@ -65,19 +67,15 @@ def make(db: Path, clock: ManualClock, window: float = 3600.0) -> tuple[Scrobble
     return scrobbler, outbox
 
 
-def ev(kind: PlayerEventKind, position: float | None = None, **kw: object) -> PlayerEvent:
-    return PlayerEvent("mpv:/tmp/s", kind, position=position, **kw)  # type: ignore[arg-type]
+SOURCE = "mpv:/tmp/s"
+
+
+def playing(at: float, path: str = "/m/matrix.mkv") -> Playing:
+    return Playing(SOURCE, MediaInfo(path=path, duration=DURATION), at, DURATION)
 
 
 async def play(scrobbler: Scrobbler, at: float = 100.0, path: str = "/m/matrix.mkv") -> None:
-    scrobbler.handle(
-        ev(
-            PlayerEventKind.PLAY,
-            at,
-            duration=DURATION,
-            media=MediaInfo(path=path, duration=DURATION),
-        )
-    )
+    scrobbler.handle(playing(at, path))
     async with asyncio.timeout(2):
         while scrobbler.now_playing()[0].reason == "identifying":  # noqa: ASYNC110 - one task hop
             await asyncio.sleep(0)
@@ -93,13 +91,18 @@ async def test_a_second_watch_within_the_window_is_not_recorded(db: Path) -> Non
     for _ in range(2):  # watch to the end, then again (e.g. resumed after the credits)
         await play(scrobbler)
         clock.advance(5)
-        scrobbler.handle(ev(PlayerEventKind.STOP, 950.0, end_reason=EndReason.EOF))
+        scrobbler.handle(Ended(SOURCE, 950.0, EndReason.EOF))
         clock.advance(60)
     assert len(watched_rows(outbox)) == 1
-    assert outbox.recent(1)[0].result == "already watched"
+    # The rewatch was started (Trakt showed it playing), and closes under 80 %: Trakt records
+    # no second play, and "watching now" does not dangle.
+    rewatch = [r for r in outbox.rows() if r.play_id != outbox.rows()[0].play_id]
+    assert [(r.kind, r.body["progress"], r.watched) for r in rewatch] == [
+        (RowKind.STOP, 79.9, False)
+    ]
     clock.advance(3600)  # a real rewatch, later
     await play(scrobbler)
-    scrobbler.handle(ev(PlayerEventKind.STOP, 950.0, end_reason=EndReason.EOF))
+    scrobbler.handle(Ended(SOURCE, 950.0, EndReason.EOF))
     assert len(watched_rows(outbox)) == 2
     await scrobbler.aclose()
 
@@ -110,7 +113,7 @@ async def test_a_wall_clock_jump_neither_inflates_progress_nor_fakes_a_watch(db:
     await play(scrobbler, at=100.0)
     clock.wall += 10 * 3600  # suspended for ten hours: the wall clock jumps, monotonic does not
     clock.mono += 1
-    scrobbler.handle(ev(PlayerEventKind.STOP, None, end_reason=EndReason.GONE))
+    scrobbler.handle(Ended(SOURCE, None, EndReason.GONE))
     (stop,) = [r for r in outbox.rows() if r.kind is RowKind.STOP]
     assert stop.body["progress"] == pytest.approx(10.1)
     assert not stop.watched
@@ -122,7 +125,7 @@ async def test_restart_after_the_threshold_records_the_watch_at_its_time(db: Pat
     scrobbler, _ = make(db, clock)
     await play(scrobbler, at=100.0)
     clock.advance(30)
-    scrobbler.handle(ev(PlayerEventKind.PROGRESS, 930.0, duration=DURATION))
+    scrobbler.handle(Progressed(SOURCE, 930.0, DURATION))
     seen_at = clock.time()
     # The daemon is killed here: nothing else happens in this run.
     clock.advance(7200)
@@ -141,7 +144,7 @@ async def test_restart_below_the_threshold_only_closes_the_play(db: Path) -> Non
     clock = ManualClock()
     scrobbler, _ = make(db, clock)
     await play(scrobbler, at=100.0)
-    scrobbler.handle(ev(PlayerEventKind.PROGRESS, 400.0, duration=DURATION))
+    scrobbler.handle(Progressed(SOURCE, 400.0, DURATION))
     restarted, outbox2 = make(db, clock)
     restarted.recover()
     (row,) = [r for r in outbox2.rows() if r.kind is RowKind.STOP]
@@ -157,7 +160,7 @@ async def test_unidentified_files_send_nothing_and_say_why(db: Path) -> None:
     await play(scrobbler, path="/m/home-video.mkv")
     (now,) = scrobbler.now_playing()
     assert now.reason == "unknown"
-    scrobbler.handle(ev(PlayerEventKind.STOP, 990.0, end_reason=EndReason.EOF))
+    scrobbler.handle(Ended(SOURCE, 990.0, EndReason.EOF))
     assert outbox.rows() == []
     await scrobbler.aclose()
 
@@ -168,14 +171,56 @@ async def test_the_same_item_reappearing_continues_the_play(db: Path) -> None:
     scrobbler, outbox = make(db, clock)
     await play(scrobbler, at=100.0)
     first = [r.play_id for r in outbox.rows()]
-    scrobbler.handle(
-        ev(
-            PlayerEventKind.PLAY,
-            120.0,
-            duration=DURATION,
-            media=MediaInfo(path="/m/matrix.mkv", duration=DURATION),
-        )
-    )
+    scrobbler.handle(playing(120.0))
     assert [r.play_id for r in outbox.rows()] == first
     assert [r.kind for r in outbox.rows()] == [RowKind.START]
+    await scrobbler.aclose()
+
+
+class Outage:
+    """Identification that says "try later" until `up`; counts the tries."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.tries = 0
+
+    async def identify(self, media: MediaInfo) -> Found:
+        self.tries += 1
+        if not self.up:
+            return Found(None, "Trakt unreachable", retry_later=True)
+        return Found(MOVIE if media.path == "/m/matrix.mkv" else None, "unknown")
+
+
+async def test_trakt_back_cuts_identification_waits_short(db: Path) -> None:
+    clock = DrivenClock()
+    trakt = Outage()
+    conn = open_db(db)
+    outbox = Outbox(conn, clock)
+    scrobbler = Scrobbler(outbox, trakt, clock, Policy(), identify_retry=60.0)
+    scrobbler.handle(playing(100.0))
+    await clock.settle()
+    assert trakt.tries == 1 and clock.sleeping == [clock.mono + 2.0]  # waiting to retry
+    scrobbler.handle(Ended(SOURCE, 950.0, EndReason.EOF))  # ended in the outage: kept
+    trakt.up = True
+    scrobbler.trakt_is_back()  # no clock moved: the wait ends at once
+    await clock.settle()
+    assert trakt.tries == 2
+    (watch,) = watched_rows(outbox)
+    assert watch == clock.wall  # when it ended: no time passed
+    assert scrobbler.sources == 0  # nothing left waiting
+    await scrobbler.aclose()
+
+
+async def test_ended_sources_are_forgotten(db: Path) -> None:
+    """5000 plays from distinct Plex player ids leave no per-source state behind."""
+    clock = ManualClock()
+    scrobbler, outbox = make(db, clock)
+    for n in range(5000):
+        source = f"plex:player-{n}"
+        scrobbler.handle(Playing(source, MediaInfo(path="/m/other.mkv", duration=DURATION), 0.0))
+        scrobbler.handle(Ended(source, 10.0, EndReason.STOPPED))
+    await asyncio.sleep(0)
+    assert scrobbler.sources == 0
+    assert scrobbler.now_playing() == []
+    assert outbox.rows() == []
     await scrobbler.aclose()

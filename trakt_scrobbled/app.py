@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from trakt_scrobbled import __version__, logs
 from trakt_scrobbled.alerts import Alert, AlertKind, Alerts
@@ -48,6 +47,7 @@ from trakt_scrobbled.session import Phase, Policy
 from trakt_scrobbled.signals import EarlySignals
 from trakt_scrobbled.status_view import queue_row_json
 from trakt_scrobbled.store import open_db
+from trakt_scrobbled.supervisor import Supervisor
 from trakt_scrobbled.trakt.auth import Auth, AuthState, TokenStore
 from trakt_scrobbled.trakt.client import TraktClient
 from trakt_scrobbled.trakt.device import DeviceCode, login_until_done
@@ -63,10 +63,9 @@ BIND_RETRY = (1.0, 30.0)
 
 
 def policy_of(config: Config) -> Policy:
-    return Policy(
-        watched_threshold=float(config.scrobble.watched_threshold),
-        seek_debounce=float(config.scrobble.seek_debounce),
-    )
+    # [scrobble] seek_debounce is read but no longer used: a seek is a start at once, and
+    # the outbox coalesces a burst (an unsent start is replaced by a newer one).
+    return Policy(watched_threshold=float(config.scrobble.watched_threshold))
 
 
 def overrides_of(config: Config) -> tuple[Override, ...]:
@@ -105,6 +104,7 @@ def build_player(section: str, config: Config, clock: Clock) -> Player | None:
 
         return PlexPlayer(
             config.plex.accounts,
+            secret=config.plex.secret,
             clock=clock,
             server_url=config.plex.url,
             server_token=config.plex.token,
@@ -126,7 +126,7 @@ class App:
         self._reload_requested = asyncio.Event()
         self._config_changed = asyncio.Event()
         self._retired: list[TraktClient] = []
-        self._players: dict[str, tuple[Player, asyncio.Task[None]]] = {}
+        self._supervisor: Supervisor | None = None
         self._login_code: DeviceCode | None = None
         self._login_reason = "Trakt login needed"
         self.config_problems: tuple[str, ...] = ()
@@ -197,10 +197,7 @@ class App:
             self.scrobbler.recover(hold=10.0)
             self._check_client_id()
 
-            scheduler = AsyncIOScheduler(event_loop=loop)
-            scheduler.start()
-            stack.callback(scheduler.shutdown, wait=False)
-            refresher = TokenRefresher(scheduler, lambda: self.client, self.auth, self.clock)
+            refresher = TokenRefresher(lambda: self.client, self.auth, self.clock)
 
             tasks: list[asyncio.Task[None]] = [
                 loop.create_task(self.sender.run(), name="sender"),
@@ -218,7 +215,10 @@ class App:
                 log.error("%s: `status`, `queue` and `reload` cannot reach this daemon", err)
             else:
                 stack.push_async_callback(self.control.stop)
-            stack.push_async_callback(self._stop_players)
+            self._supervisor = Supervisor(
+                self.clock, self.scrobbler.handle, on_change=self.update_status
+            )
+            stack.push_async_callback(self._supervisor.aclose)
             for section in PLAYER_SECTIONS:
                 self._start_player(section)
 
@@ -239,9 +239,9 @@ class App:
                     "write a commented one with `trakt-scrobbled config init`",
                     self.paths.config_file,
                 )
-            elif not any(getattr(self.config, section).enabled for section in PLAYER_SECTIONS):
+            elif not self._players():
                 log.info("no player enabled: idle (enable [mpv], [kodi] or [plex] in the config)")
-            log.info("ready: watching %s", ", ".join(self._players) or "no players")
+            log.info("ready: watching %s", ", ".join(self._players()) or "no players")
             self.notifier.ready()
             self.update_status()
             self.outbox.on_change(self.update_status)  # a full disk shows at once
@@ -346,31 +346,33 @@ class App:
         self._server_config = None
         self.server_error = None
 
+    def _players(self) -> dict[str, Player]:
+        return {} if self._supervisor is None else self._supervisor.players
+
     def _start_player(self, section: str) -> None:
         player = build_player(section, self.config, self.clock)
-        if player is None:
+        if player is None or self._supervisor is None:
             return
-        task = asyncio.get_running_loop().create_task(
-            player.run(self.scrobbler.handle), name=f"player-{section}"
-        )
-        self._players[section] = (player, task)
-        if section == "plex" and self.server is not None:
-            self.server.set_plex(self.config.plex.secret, player.handle)  # type: ignore[attr-defined]
+        self._supervisor.start(section, player)
+        self._mount(player)
+
+    def _mount(self, player: Player) -> None:
+        """Serve the webhook routes a player offers on the listener."""
+        if self.server is None:
+            return  # no listener (no webhook player enabled); mounted when one starts
+        for route in player.routes():
+            if route.name == "plex":
+                self.server.set_plex(route.secret, route.handler)
+            else:
+                log.error("%s: the listener has no route /%s/", player.name, route.name)
 
     async def _stop_player(self, section: str) -> None:
-        entry = self._players.pop(section, None)
-        if section == "plex" and self.server is not None:
-            self.server.set_plex("", None)
-        if entry is None:
+        player = None if self._supervisor is None else await self._supervisor.stop(section)
+        if player is None:
             return
-        _, task = entry
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def _stop_players(self) -> None:
-        for section in list(self._players):
-            await self._stop_player(section)
+        for route in player.routes():
+            if route.name == "plex" and self.server is not None:
+                self.server.set_plex("", None)
 
     # --- login -------------------------------------------------------------------------
 
@@ -508,7 +510,11 @@ class App:
             verb = "paused" if p.phase is Phase.PAUSED else "playing"
             parts.append(f"{verb} {p.label}{pct}")
         if not playing:
-            parts.append(f"watching {', '.join(self._players) or 'no players'}")
+            parts.append(f"watching {', '.join(self._players()) or 'no players'}")
+        for name in self._players():
+            failure = self._supervisor.failing(name) if self._supervisor else None
+            if failure is not None:
+                parts.append(f"{name} failing: {failure.error}")
         counts = self.outbox.counts()
         parts.append(f"queue {counts.pending}" + (f", {counts.dead} failed" if counts.dead else ""))
         if self.sender.state in (
@@ -536,19 +542,22 @@ class App:
         code = self._login_code
         counts = self.outbox.counts()
         players = []
+        running = self._players()
         for section in PLAYER_SECTIONS:
-            entry = self._players.get(section)
-            if entry is None:
+            player = running.get(section)
+            if player is None:
                 continue
-            player = entry[0]
-            ignored = getattr(player, "ignored_counts", None)
+            failure = self._supervisor.failing(section) if self._supervisor else None
             players.append(
                 {
                     "name": section,
                     "connected": [
                         {"source": c.source, "detail": c.detail} for c in player.connections()
                     ],
-                    "ignored": dict(ignored()) if ignored is not None else {},
+                    "ignored": dict(player.ignored_counts()),
+                    "failing": None
+                    if failure is None
+                    else {"error": failure.error, "crashes": failure.crashes},
                 }
             )
         return {
@@ -728,9 +737,8 @@ class App:
                 await self._stop_player(section)
         if changed & {"server", "plex"}:
             await self._sync_server(new)
-            if "plex" in self._players and self.server is not None:
-                plex = self._players["plex"][0]
-                self.server.set_plex(new.plex.secret, plex.handle)  # type: ignore[attr-defined]
+            for player in self._players().values():
+                self._mount(player)
         for section in PLAYER_SECTIONS:
             if section in changed:
                 self._start_player(section)

@@ -1,8 +1,8 @@
 """The vocabulary shared by players, the session machine, identification and the outbox.
 
-Everything here is an immutable value: players describe what they see (`PlayerEvent` carrying
-`MediaInfo`), identification turns `MediaInfo` into a `TraktItem`, the session machine turns
-`SessionEvent`s into `Scrobble` actions that the outbox stores and sends.
+Everything here is an immutable value: players describe what they see (the `PlayerEvent`
+union, `Playing` carrying `MediaInfo`), identification turns `MediaInfo` into a `TraktItem`, the
+session machine turns `SessionEvent`s into `Scrobble` actions that the outbox stores and sends.
 """
 
 from __future__ import annotations
@@ -78,6 +78,8 @@ class MediaInfo:
     show_ids: Ids = field(default_factory=Ids)
     duration: float | None = None
     """Seconds, when the player knows it."""
+    episodes: tuple[int, ...] = ()
+    """Every episode number of a multi-episode file, when the player knows them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,18 +171,6 @@ class TraktItem:
 # --- players -> app ---------------------------------------------------------------------------
 
 
-class PlayerEventKind(StrEnum):
-    PLAY = "play"
-    """A new item started (or was found playing on connect). Carries `media`."""
-    PAUSE = "pause"
-    RESUME = "resume"
-    SEEK = "seek"
-    PROGRESS = "progress"
-    """A sampled position while playing; players throttle these (never one per frame)."""
-    STOP = "stop"
-    """The item ended: stopped, end of file, replaced, player quit or gone."""
-
-
 class EndReason(StrEnum):
     STOPPED = "stopped"
     EOF = "eof"
@@ -191,24 +181,63 @@ class EndReason(StrEnum):
     """The player vanished (killed, crashed, socket closed) without saying goodbye."""
 
 
-@dataclass(frozen=True, slots=True)
-class PlayerEvent:
-    """One thing a player did, as an adapter reports it.
+# Each player event names its `source`, the player instance (e.g. ``mpv:/run/user/1000/mpv.sock``,
+# ``kodi:127.0.0.1:9090``, ``plex:<player uuid>``): one play at a time per source. Positions and
+# durations are in seconds; `None` means the player did not say.
 
-    `source` identifies the player instance (e.g. ``mpv:/run/user/1000/mpv.sock``,
-    ``kodi:127.0.0.1:9090``, ``plex:<player uuid>``): one session per source.
-    Positions and durations are in seconds; `None` means the player did not say.
-    """
+
+@dataclass(frozen=True, slots=True)
+class Playing:
+    """A new item started (or was found playing on connect)."""
 
     source: str
-    kind: PlayerEventKind
+    media: MediaInfo
     position: float | None = None
     duration: float | None = None
-    media: MediaInfo | None = None
     paused: bool = False
-    """For PLAY: the item was found paused (e.g. on connect)."""
+    """The item was found paused (e.g. on connect)."""
     speed: float = 1.0
-    end_reason: EndReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    source: str
+    position: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    source: str
+    position: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Seeked:
+    source: str
+    position: float
+
+
+@dataclass(frozen=True, slots=True)
+class Progressed:
+    """A sampled position while playing; players throttle these (never one per frame)."""
+
+    source: str
+    position: float
+    duration: float | None = None
+    speed: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The item ended: stopped, end of file, replaced, player quit or gone."""
+
+    source: str
+    position: float | None = None
+    reason: EndReason = EndReason.STOPPED
+
+
+PlayerEvent = Playing | Paused | Resumed | Seeked | Progressed | Ended
+"""What an adapter reports; typed, so the lifecycle matches on the class, never on a kind."""
 
 
 # --- app -> session ---------------------------------------------------------------------------
@@ -224,13 +253,22 @@ class Play:
     duration: float | None
     paused: bool = False
     speed: float = 1.0
+    items: tuple[TraktItem, ...] = ()
+    """A multi-episode file: every episode, in order (`item` is then the first)."""
+    seen: frozenset[int] = frozenset()
+    """Parts recorded watched within the rewatch window (see `Identified.seen`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Identified:
-    """Identification finished after the play began (e.g. Trakt was unreachable at first)."""
+    """Identification finished: `item` None means it gave up (nothing is ever sent)."""
 
     item: TraktItem | None
+    parts: tuple[TraktItem, ...] = ()
+    """A multi-episode file: every episode, in order, one part of the file each."""
+    seen: frozenset[int] = frozenset()
+    """Parts (0-based) already recorded watched within the rewatch window: the shell asks the
+    outbox, the machine decides. Such a part is still started, and closed under 80 %."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +302,7 @@ class Stop:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """Time passed: lets the machine act on its own deadlines (debounced seeks, the 1 % mark)."""
+    """Time passed: lets the machine act on its own deadlines (a multi-episode boundary)."""
 
 
 SessionEvent = Play | Identified | Pause | Resume | Seek | Progress | Stop | Tick
