@@ -20,16 +20,28 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
-from trakt_scrobbled.events import PlayerEvent
+from trakt_scrobbled.events import (
+    Ended,
+    EndReason,
+    Paused,
+    PlayerEvent,
+    Playing,
+    Progressed,
+    Resumed,
+    Seeked,
+)
 from trakt_scrobbled.players import Player
 
 MPV_MISSING = "mpv not installed: apt-get install mpv ffmpeg"
 MEDIA_SECONDS = 150.0
 START_TIMEOUT = 5.0
+
+E = TypeVar("E", Playing, Paused, Resumed, Seeked, Progressed, Ended)
+"""One kind of player event, for `EventRecorder.wait_for`."""
 
 
 def require_binaries(*names: str, message: str) -> None:
@@ -268,6 +280,13 @@ def mpv_launcher_fixture(sock_dir: Path) -> Iterator[MpvLauncher]:
 # --- following an adapter ---------------------------------------------------------------------
 
 
+def summary(event: PlayerEvent) -> tuple[type, EndReason | None, str | None]:
+    """An event's kind, end reason and played path: what a test compares sequences by."""
+    reason = event.reason if isinstance(event, Ended) else None
+    path = event.media.path if isinstance(event, Playing) else None
+    return type(event), reason, path
+
+
 class EventRecorder:
     """The `emit` given to an adapter: keeps every event, lets a test wait for one."""
 
@@ -299,6 +318,32 @@ class EventRecorder:
         except TimeoutError:
             seen = "\n  ".join(map(repr, self.events[after:])) or "nothing"
             pytest.fail(f"no matching event within {timeout} s; saw:\n  {seen}")
+
+    async def wait_for(
+        self,
+        cls: type[E],
+        pred: Callable[[E], bool] | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the test's bound, not a cancellation scope
+        *,
+        after: int = 0,
+        source: str | None = None,
+    ) -> E:
+        """The first `cls` event from index `after` on (of `source`, satisfying `pred`)."""
+
+        def match(event: PlayerEvent) -> bool:
+            return (
+                isinstance(event, cls)
+                and (source is None or event.source == source)
+                and (pred is None or pred(event))
+            )
+
+        found = await self.wait_for_event(match, timeout, after=after)
+        assert isinstance(found, cls)
+        return found
+
+    def of(self, cls: type[E]) -> list[E]:
+        """Every `cls` event so far, in order."""
+        return [e for e in self.events if isinstance(e, cls)]
 
     async def _wait_change(self) -> None:
         waiter = asyncio.ensure_future(self._changed.wait())

@@ -37,14 +37,19 @@ from tests.fake_trakt.catalogue import item_key
 from tests.realplayers import MediaFiles, MpvControl, MpvLauncher, MpvProcess
 from trakt_scrobbled.clock import SystemClock
 from trakt_scrobbled.events import (
+    Ended,
     EndReason,
     Ids,
     MediaInfo,
     MediaType,
+    Paused,
     PlayerEvent,
-    PlayerEventKind,
+    Playing,
+    Progressed,
+    Resumed,
     Scrobble,
     ScrobbleVerb,
+    Seeked,
     TraktItem,
 )
 from trakt_scrobbled.outbox import Outbox, OutboxRow
@@ -106,18 +111,12 @@ class Run:
             identify_retry=0.02,
         )
 
-    def event(self, kind: PlayerEventKind, position: float | None, **kw: object) -> None:
-        media = MediaInfo(path=str(kw.pop("path", PATH)), duration=DURATION)
-        self.scrobbler.handle(
-            PlayerEvent(
-                SOURCE,
-                kind,
-                position=position,
-                duration=DURATION,
-                media=media if kind is PlayerEventKind.PLAY else None,
-                **kw,  # type: ignore[arg-type]
-            )
-        )
+    def play(self, position: float, path: str = PATH) -> None:
+        media = MediaInfo(path=path, duration=DURATION)
+        self.scrobbler.handle(Playing(SOURCE, media, position, DURATION))
+
+    def event(self, event: PlayerEvent) -> None:
+        self.scrobbler.handle(event)
 
     def watches(self) -> list[OutboxRow]:
         return [r for r in self.outbox.rows() if r.watched]
@@ -140,9 +139,9 @@ async def test_a_play_that_ends_unidentified_in_an_outage_is_recorded_once_trakt
 ) -> None:
     trakt = Trakt(reachable=False)
     run = Run(tmp_path / "state.db", trakt)
-    run.event(PlayerEventKind.PLAY, 10.0)
+    run.play(10.0)
     await until(lambda: trakt.asked >= 2)  # tried, and tried again
-    run.event(PlayerEventKind.STOP, DURATION, end_reason=EndReason.EOF)
+    run.event(Ended(SOURCE, DURATION, EndReason.EOF))
     ended = time.time()
     await until(lambda: trakt.asked >= 4)
     assert run.watches() == []  # nothing can be sent without knowing what it was
@@ -158,8 +157,8 @@ async def test_a_play_that_ends_unidentified_in_an_outage_is_recorded_once_trakt
 async def test_a_play_that_ended_unidentified_survives_a_kill(tmp_path: Path) -> None:
     trakt = Trakt(reachable=False)
     first = Run(tmp_path / "state.db", trakt)
-    first.event(PlayerEventKind.PLAY, 10.0)
-    first.event(PlayerEventKind.STOP, 950.0, end_reason=EndReason.EOF)
+    first.play(10.0)
+    first.event(Ended(SOURCE, 950.0, EndReason.EOF))
     ended = time.time()
     await first.kill()
     trakt.reachable = True
@@ -175,17 +174,17 @@ async def test_a_play_still_going_after_a_kill_goes_on_as_the_same_play(tmp_path
     """Killed after the play crossed the threshold, mpv plays on: one watch, at the real end."""
     trakt = Trakt()
     first = Run(tmp_path / "state.db", trakt)
-    first.event(PlayerEventKind.PLAY, 100.0)
+    first.play(100.0)
     await until(lambda: bool(first.outbox.rows()))  # identified and started
-    first.event(PlayerEventKind.SEEK, 850.0)  # past the threshold, still playing
+    first.event(Seeked(SOURCE, 850.0))  # past the threshold, still playing
     (play_id,) = {r.play_id for r in first.outbox.rows()}
     await first.kill()
 
     second = Run(tmp_path / "state.db", trakt)
     second.scrobbler.recover(hold=5.0)
     assert second.watches() == []  # not finished while its player may come back
-    second.event(PlayerEventKind.PLAY, 900.0)  # the adapter reconnects: mpv plays on
-    second.event(PlayerEventKind.STOP, DURATION, end_reason=EndReason.EOF)
+    second.play(900.0)  # the adapter reconnects: mpv plays on
+    second.event(Ended(SOURCE, DURATION, EndReason.EOF))
     ended = time.time()
     (watch,) = second.watches()
     assert watch.play_id == play_id
@@ -199,11 +198,11 @@ async def test_a_play_whose_player_does_not_come_back_ends_where_it_was_last_see
 ) -> None:
     trakt = Trakt()
     first = Run(tmp_path / "state.db", trakt)
-    first.event(PlayerEventKind.PLAY, 100.0)
+    first.play(100.0)
     await until(lambda: bool(first.outbox.rows()))
-    first.event(PlayerEventKind.PAUSE, 900.0)  # a watch, recorded at the pause
-    first.event(PlayerEventKind.RESUME, 900.0)
-    first.event(PlayerEventKind.PROGRESS, 950.0)
+    first.event(Paused(SOURCE, 900.0))  # a watch, recorded at the pause
+    first.event(Resumed(SOURCE, 900.0))
+    first.event(Progressed(SOURCE, 950.0, DURATION))
     seen = time.time()
     await first.kill()
 
@@ -220,15 +219,15 @@ async def test_another_file_on_the_same_player_first_finishes_the_held_play(
 ) -> None:
     trakt = Trakt()
     first = Run(tmp_path / "state.db", trakt)
-    first.event(PlayerEventKind.PLAY, 100.0)
+    first.play(100.0)
     await until(lambda: bool(first.outbox.rows()))
-    first.event(PlayerEventKind.PROGRESS, 880.0)
+    first.event(Progressed(SOURCE, 880.0, DURATION))
     seen = time.time()
     await first.kill()
 
     second = Run(tmp_path / "state.db", trakt)
     second.scrobbler.recover(hold=5.0)
-    second.event(PlayerEventKind.PLAY, 0.0, path="/films/Other.2001.mkv")
+    second.play(0.0, path="/films/Other.2001.mkv")
     (watch,) = second.watches()
     assert seen - 0.5 < watch.created_at <= seen
     await second.kill()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +24,24 @@ from tests.kodi_fixture import (
     Library,
     free_port,
 )
-from tests.realplayers import EventRecorder, MediaFiles, running, wait_until
+from tests.realplayers import EventRecorder, MediaFiles, running, summary, wait_until
 from trakt_scrobbled.events import (
+    Ended,
     EndReason,
     Ids,
     MediaInfo,
     MediaType,
-    PlayerEvent,
-    PlayerEventKind,
+    Paused,
+    Playing,
+    Progressed,
+    Resumed,
+    Seeked,
 )
 from trakt_scrobbled.players.kodi import KodiPlayer, _JsonStream
 
 pytestmark = [pytest.mark.timeout(60)]
 
-K = PlayerEventKind
 FAST = {"reconnect": (0.05, 0.2)}
-
-
-def kind(k: PlayerEventKind, reason: EndReason | None = None) -> Callable[[PlayerEvent], bool]:
-    return lambda e: e.kind is k and (reason is None or e.end_reason is reason)
 
 
 def adapter(port: int, **kwargs: Any) -> KodiPlayer:
@@ -53,10 +52,10 @@ async def attached(player: KodiPlayer) -> None:
     await wait_until(lambda: bool(player.connections()), what=f"attached to {player.source}")
 
 
-async def play(rec: EventRecorder, control: KodiControl, path: Path) -> PlayerEvent:
+async def play(rec: EventRecorder, control: KodiControl, path: Path) -> Playing:
     start = len(rec.events)
     await control.open(path)
-    return await rec.wait_for_event(kind(K.PLAY), after=start)
+    return await rec.wait_for(Playing, after=start)
 
 
 # --- a real Kodi -------------------------------------------------------------------------------
@@ -74,12 +73,12 @@ async def test_samples_just_after_a_seek_do_not_pull_the_position_back(
         await kodi.control.wait_playing(at_least=1.0)
         mark = len(rec.events)
         await kodi.control.seek(100)
-        seek = await rec.wait_for_event(kind(K.SEEK), after=mark)
+        seek = await rec.wait_for(Seeked, after=mark)
         await kodi.control.pause()
-        paused = await rec.wait_for_event(kind(K.PAUSE), after=mark)
+        paused = await rec.wait_for(Paused, after=mark)
         mark = len(rec.events)
         await kodi.control.stop()
-        stop = await rec.wait_for_event(kind(K.STOP), after=mark)
+        stop = await rec.wait_for(Ended, after=mark)
     assert seek.position == pytest.approx(100, abs=1)
     assert paused.position == pytest.approx(100, abs=1.5)
     assert stop.position == pytest.approx(paused.position, abs=0.5)
@@ -104,31 +103,30 @@ async def test_play_pause_resume_seek_stop(kodi: KodiProcess, kodi_media: MediaF
         assert conn.detail == f"playing: {kodi_media.movie.name}"
 
         # Kodi's clock stays near 0 for a moment after OnAVStart: samples follow it as it moves.
-        await rec.wait_for_event(lambda e: e.kind is K.PROGRESS and (e.position or 0) > 0.5)
+        await rec.wait_for(Progressed, lambda e: (e.position or 0) > 0.5)
 
         mark = len(rec.events)
         await kodi.control.pause()
-        paused = await rec.wait_for_event(kind(K.PAUSE), after=mark)
-        assert paused.paused and paused.position is not None and paused.position > 0
+        paused = await rec.wait_for(Paused, after=mark)
+        assert paused.position is not None and paused.position > 0
 
         mark = len(rec.events)
         await kodi.control.resume()
-        resumed = await rec.wait_for_event(kind(K.RESUME), after=mark)
-        assert not resumed.paused
+        resumed = await rec.wait_for(Resumed, after=mark)
         assert resumed.position == pytest.approx(paused.position, abs=1.5)
 
         mark = len(rec.events)
         await kodi.control.seek(70)
-        seek = await rec.wait_for_event(kind(K.SEEK), after=mark)
+        seek = await rec.wait_for(Seeked, after=mark)
         assert seek.position == pytest.approx(70, abs=1)
 
         mark = len(rec.events)
         await kodi.control.stop()
-        stop = await rec.wait_for_event(kind(K.STOP), after=mark)
-        assert stop.end_reason is EndReason.STOPPED
+        stop = await rec.wait_for(Ended, after=mark)
+        assert stop.reason is EndReason.STOPPED
         assert stop.position is not None and 70 <= stop.position < 75
-        assert [e.kind for e in rec.events if e.kind is not K.PROGRESS] == [
-            K.PLAY, K.PAUSE, K.RESUME, K.SEEK, K.STOP,
+        assert [type(e) for e in rec.events if not isinstance(e, Progressed)] == [
+            Playing, Paused, Resumed, Seeked, Ended,
         ]  # fmt: skip
         assert player.connections()[0].detail == "idle"
 
@@ -140,8 +138,8 @@ async def test_played_to_the_end_is_eof(kodi: KodiProcess, kodi_media: MediaFile
         await attached(player)
         await play(rec, kodi.control, kodi_media.movie)
         await kodi.control.seek(kodi_media.duration - 2)
-        stop = await rec.wait_for_event(kind(K.STOP), timeout=10)
-        assert stop.end_reason is EndReason.EOF
+        stop = await rec.wait_for(Ended, timeout=10)
+        assert stop.reason is EndReason.EOF
         assert stop.position == pytest.approx(kodi_media.duration, abs=1)
 
 
@@ -151,7 +149,7 @@ async def test_library_episode_has_ids(kodi: KodiProcess, kodi_library: Library)
     async with running(player) as rec:
         await attached(player)
         await kodi.control.open_episode(kodi_library.episode_id)
-        event = await rec.wait_for_event(kind(K.PLAY))
+        event = await rec.wait_for(Playing)
         media = event.media
         assert media is not None
         assert media.path == str(kodi_library.episode_path)
@@ -175,22 +173,23 @@ async def test_opening_another_file_replaces_the_playing_one(
 
         # From a paused item: Kodi sends a spurious OnResume for it first.
         await kodi.control.pause()
-        await rec.wait_for_event(kind(K.PAUSE))
+        await rec.wait_for(Paused)
         third = await play(rec, kodi.control, kodi_media.movie)
         assert third.media is not None and third.media.path == str(kodi_media.movie)
 
-        summary = [(e.kind, e.end_reason, e.media and e.media.path) for e in rec.events]
+        seen = [summary(e) for e in rec.events]
         movie, episode = str(kodi_media.movie), str(kodi_media.episode)
-        assert summary == [
-            (K.PLAY, None, movie),
-            (K.STOP, EndReason.REPLACED, None),
-            (K.PLAY, None, episode),
-            (K.PAUSE, None, None),
-            (K.STOP, EndReason.REPLACED, None),
-            (K.PLAY, None, movie),
+        assert seen == [
+            (Playing, None, movie),
+            (Ended, EndReason.REPLACED, None),
+            (Playing, None, episode),
+            (Paused, None, None),
+            (Ended, EndReason.REPLACED, None),
+            (Playing, None, movie),
         ]
-        replaced = rec.events[4]
-        assert replaced.paused and replaced.position == pytest.approx(rec.events[3].position)
+        replaced, paused = rec.events[4], rec.events[3]
+        assert isinstance(replaced, Ended) and isinstance(paused, Paused)
+        assert replaced.position == pytest.approx(paused.position)
 
 
 @pytest.mark.kodi
@@ -205,16 +204,16 @@ async def test_connect_poll_finds_paused_playback(
     await kodi.control.wait_for(lambda p: p.get("speed") == 0, what="paused")
     player = adapter(kodi.port)
     async with running(player) as rec:
-        event = await rec.wait_for_event(kind(K.PLAY))
+        event = await rec.wait_for(Playing)
         assert event.paused
         assert event.position is not None and 29 < event.position < 33  # a frame either way
         assert event.media is not None and event.media.path == str(kodi_media.movie)
         assert player.connections()[0].detail.startswith("paused: ")
 
         await kodi.control.resume()
-        resumed = await rec.wait_for_event(kind(K.RESUME))
+        resumed = await rec.wait_for(Resumed)
         assert resumed.position == pytest.approx(event.position, abs=1.5)
-        assert [e.kind for e in rec.events] == [K.PLAY, K.RESUME]
+        assert [type(e) for e in rec.events] == [Playing, Resumed]
 
 
 @pytest.mark.kodi
@@ -228,8 +227,8 @@ async def test_kodi_quitting_stops_and_reconnects(
         await attached(player)
         await play(rec, kodi.control, kodi_media.movie)
         kodi.control.quit()
-        stop = await rec.wait_for_event(kind(K.STOP))
-        assert stop.end_reason in (EndReason.QUIT, EndReason.STOPPED)
+        stop = await rec.wait_for(Ended)
+        assert stop.reason in (EndReason.QUIT, EndReason.STOPPED)
         assert stop.position is not None and stop.position >= 0
         await asyncio.to_thread(kodi.wait)
         await wait_until(lambda: not player.connections(), what="detached")
@@ -238,7 +237,7 @@ async def test_kodi_quitting_stops_and_reconnects(
         again = await kodi_launcher.astart(port=kodi.port, home=kodi.home)
         await attached(player)
         await play(rec, again.control, kodi_media.episode)
-        assert [e.kind for e in rec.events] == [K.PLAY, K.STOP, K.PLAY]
+        assert [type(e) for e in rec.events] == [Playing, Ended, Playing]
         assert caplog.text.count("not reachable") == 1  # once, not once per attempt
 
 
@@ -251,8 +250,8 @@ async def test_kodi_killed_is_gone(kodi_launcher: KodiLauncher, kodi_media: Medi
         start = await play(rec, kodi.control, kodi_media.movie)
         await kodi.control.wait_playing(at_least=1)
         kodi.kill()
-        stop = await rec.wait_for_event(kind(K.STOP))
-        assert stop.end_reason is EndReason.GONE
+        stop = await rec.wait_for(Ended)
+        assert stop.reason is EndReason.GONE
         assert start.position is not None and stop.position is not None
         assert stop.position > start.position  # extrapolated while it played
 
@@ -376,9 +375,9 @@ async def fake_kodi_fixture() -> AsyncIterator[FakeKodi]:
 MOVIE = {"label": "Amélie.2001.mkv", "title": "", "type": "unknown", "file": "/m/Amélie.2001.mkv"}
 
 
-def movie_media(event: PlayerEvent) -> MediaInfo | None:
+def movie_media(event: Playing) -> MediaInfo | None:
     """`event.media` when it is `MOVIE`'s."""
-    return event.media if event.media is not None and event.media.path == MOVIE["file"] else None
+    return event.media if event.media.path == MOVIE["file"] else None
 
 
 MOVIE_NOTE = {"item": {"title": "Amélie.2001.mkv", "type": "movie"}, "player": {"playerid": 1}}
@@ -399,17 +398,17 @@ async def test_garbage_and_half_objects_are_skipped(
         await fake_kodi.send(start[cut:] + b"[1, 2]" + notification("Foo.OnBar", x=1))
         pause = notification("Player.OnPause", **MOVIE_NOTE)
         await fake_kodi.send(pause + b"garbage again")
-        event = await rec.wait_for_event(kind(K.PLAY))
+        event = await rec.wait_for(Playing)
         assert event.media is not None and event.media.path == "/m/Amélie.2001.mkv"
-        await rec.wait_for_event(kind(K.PAUSE))
+        await rec.wait_for(Paused)
         assert caplog.text.count("not JSON-RPC") == 1
 
         # A half object, then the connection ends: dropped; Kodi is gone, then found again.
         await fake_kodi.send(notification("Player.OnStop", end=False)[:20])
         fake_kodi.clients[-1].close()
-        gone = await rec.wait_for_event(kind(K.STOP))
-        assert gone.end_reason is EndReason.GONE
-        again = await rec.wait_for_event(kind(K.PLAY), after=len(rec.events))
+        gone = await rec.wait_for(Ended)
+        assert gone.reason is EndReason.GONE
+        again = await rec.wait_for(Playing, after=len(rec.events))
         assert again.paused is False  # the fake now says it plays (speed 1)
         assert len(fake_kodi.clients) == 2
 
@@ -432,9 +431,9 @@ async def test_error_answers_and_timeouts_are_survived(
         await wait_until(lambda: "no answer within 0.2 s" in caplog.text, what="a timeout")
         fake_kodi.silent.clear()
         await fake_kodi.send(notification("Player.OnAVStart", **MOVIE_NOTE))
-        event = await rec.wait_for_event(kind(K.PLAY))
+        event = await rec.wait_for(Playing)
         assert event.media is not None and event.media.path == MOVIE["file"]
-        assert [e.kind for e in rec.events] == [K.PLAY]
+        assert [type(e) for e in rec.events] == [Playing]
         assert caplog.text.count("Player.GetItem on") == 1  # logged once, not per failure
 
 
@@ -460,15 +459,15 @@ async def test_live_tv_and_addon_streams(
         await fake_kodi.send(notification("Player.OnPause", **note))
         await wait_until(lambda: "Player.GetProperties" in fake_kodi.requests, what="a lookup")
         if include_pvr:
-            await rec.wait_for_event(kind(K.PAUSE))
+            await rec.wait_for(Paused)
         # Then a plain file: whatever the stream did is reported before it.
         fake_kodi.playing(MOVIE)
         await fake_kodi.send(notification("Player.OnPlay", **MOVIE_NOTE))
         await fake_kodi.send(notification("Player.OnAVStart", **MOVIE_NOTE))
-        await rec.wait_for_event(lambda e: e.kind is K.PLAY and e.media == movie_media(e))
-        summary = [(e.kind, e.media and e.media.path) for e in rec.events]
-        stream = [(K.PLAY, item["file"]), (K.PAUSE, None), (K.STOP, None)]
-        assert summary == [*(stream if include_pvr else []), (K.PLAY, MOVIE["file"])]
+        await rec.wait_for(Playing, lambda e: e.media == movie_media(e))
+        seen = [(kind, path) for kind, _, path in map(summary, rec.events)]
+        stream = [(Playing, item["file"]), (Paused, None), (Ended, None)]
+        assert seen == [*(stream if include_pvr else []), (Playing, MOVIE["file"])]
 
 
 async def test_sleep_wake_and_speed(fake_kodi: FakeKodi) -> None:
@@ -477,27 +476,27 @@ async def test_sleep_wake_and_speed(fake_kodi: FakeKodi) -> None:
         await polled(player, fake_kodi)
         fake_kodi.playing(MOVIE, seconds=20)
         await fake_kodi.send(notification("Player.OnAVStart", **MOVIE_NOTE))
-        await rec.wait_for_event(kind(K.PLAY))
+        await rec.wait_for(Playing)
         await fake_kodi.send(notification("System.OnSleep"))
-        asleep = await rec.wait_for_event(kind(K.PAUSE))
-        assert asleep.paused and asleep.position == pytest.approx(20, abs=0.5)
+        asleep = await rec.wait_for(Paused)
+        assert asleep.position == pytest.approx(20, abs=0.5)
         fake_kodi.playing(MOVIE, seconds=21)
         await fake_kodi.send(notification("System.OnWake"))  # polled again: it plays
-        awake = await rec.wait_for_event(kind(K.RESUME))
+        awake = await rec.wait_for(Resumed)
         assert awake.position == pytest.approx(21, abs=0.5)
         speed = {"item": MOVIE_NOTE["item"], "player": {"playerid": 1, "speed": 2}}
         await fake_kodi.send(notification("Player.OnSpeedChanged", **speed))
-        faster = await rec.wait_for_event(kind(K.PROGRESS))
+        faster = await rec.wait_for(Progressed)
         assert faster.speed == 2.0
-        assert [e.kind for e in rec.events] == [K.PLAY, K.PAUSE, K.RESUME, K.PROGRESS]
+        assert [type(e) for e in rec.events] == [Playing, Paused, Resumed, Progressed]
 
 
 async def test_cancelling_detaches_without_a_stop(fake_kodi: FakeKodi) -> None:
     fake_kodi.playing(MOVIE)
     player = adapter(fake_kodi.port)
     async with running(player) as rec:
-        await rec.wait_for_event(kind(K.PLAY))  # found by the poll on connect
-    assert [e.kind for e in rec.events] == [K.PLAY]
+        await rec.wait_for(Playing)  # found by the poll on connect
+    assert [type(e) for e in rec.events] == [Playing]
     assert player.connections() == []
     await wait_until(lambda: fake_kodi.disconnects == 1, what="the connection closed")
 

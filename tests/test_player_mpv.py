@@ -9,7 +9,6 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,18 @@ from tests.realplayers import (
     wait_until,
 )
 from trakt_scrobbled.clock import SystemClock
-from trakt_scrobbled.events import EndReason, PlayerEvent, PlayerEventKind
+from trakt_scrobbled.events import (
+    Ended,
+    EndReason,
+    Paused,
+    Playing,
+    Progressed,
+    Resumed,
+    Seeked,
+)
 from trakt_scrobbled.players.mpv import MpvPlayer
 
 pytestmark = [pytest.mark.mpv, pytest.mark.timeout(60)]
-
-K = PlayerEventKind
-
-
-def kind(k: PlayerEventKind, source: str | None = None) -> Callable[[PlayerEvent], bool]:
-    return lambda e: e.kind is k and (source is None or e.source == source)
 
 
 def source_of(mpv: MpvProcess) -> str:
@@ -46,10 +47,10 @@ async def attached(player: MpvPlayer, *mpvs: MpvProcess) -> None:
     )
 
 
-async def play(rec: EventRecorder, mpv: MpvProcess, path: Path) -> PlayerEvent:
+async def play(rec: EventRecorder, mpv: MpvProcess, path: Path) -> Playing:
     start = len(rec.events)
     mpv.control.loadfile(path)
-    return await rec.wait_for_event(kind(K.PLAY, source_of(mpv)), after=start)
+    return await rec.wait_for(Playing, source=source_of(mpv), after=start)
 
 
 async def test_play_reports_path_title_and_duration(
@@ -82,17 +83,15 @@ async def test_pause_resume_and_speed(media: MediaFiles, mpv_launcher: MpvLaunch
         await attached(player, mpv)
         await play(rec, mpv, media.movie)
         mpv.control.seek(30)
-        await rec.wait_for_event(kind(K.SEEK))
+        await rec.wait_for(Seeked)
         mpv.control.pause()
-        paused = await rec.wait_for_event(kind(K.PAUSE))
+        paused = await rec.wait_for(Paused)
         assert paused.position == pytest.approx(30.5, abs=1.0)
-        assert paused.paused
         mpv.control.resume()
-        resumed = await rec.wait_for_event(kind(K.RESUME))
+        resumed = await rec.wait_for(Resumed)
         assert resumed.position == pytest.approx(paused.position, abs=0.2)
-        assert not resumed.paused
         mpv.control.set("speed", 2.0)
-        faster = await rec.wait_for_event(lambda e: e.kind is K.PROGRESS and e.speed == 2.0)
+        faster = await rec.wait_for(Progressed, lambda e: e.speed == 2.0)
         assert faster.position is not None and resumed.position is not None
         # time-pos moves a frame at a time (0.1 s here), and may not have moved yet.
         assert faster.position >= resumed.position - 0.2
@@ -109,10 +108,8 @@ async def test_a_burst_of_seeks_reports_where_playback_landed(
         assert started.paused
         for target in (60, 70, 80):
             mpv.control.seek(target)
-        last = await rec.wait_for_event(
-            lambda e: e.kind is K.SEEK and e.position == pytest.approx(80, abs=0.2)
-        )
-        seeks = [e for e in rec.events if e.kind is K.SEEK]
+        last = await rec.wait_for(Seeked, lambda e: e.position == pytest.approx(80, abs=0.2))
+        seeks = [e for e in rec.events if isinstance(e, Seeked)]
         assert seeks[-1].position == last.position
         # mpv coalesces some seeks; under load it may report a restart twice (same position)
         assert 1 <= len({round(s.position or 0) for s in seeks}) <= 3
@@ -129,8 +126,8 @@ async def test_playing_to_the_end_stops_with_eof_near_the_end(
         await attached(player, mpv)
         started = await play(rec, mpv, media.movie)
         assert started.speed == 100.0
-        stop = await rec.wait_for_event(kind(K.STOP))
-        assert stop.end_reason is EndReason.EOF
+        stop = await rec.wait_for(Ended)
+        assert stop.reason is EndReason.EOF
         assert stop.position is not None
         assert 0.99 * media.duration <= stop.position <= media.duration
 
@@ -144,17 +141,17 @@ async def test_loading_another_file_replaces_the_item(
         await attached(player, mpv)
         await play(rec, mpv, media.movie)
         mpv.control.seek(20)
-        await rec.wait_for_event(kind(K.SEEK))
+        await rec.wait_for(Seeked)
         second = await play(rec, mpv, media.episode)
         assert second.media is not None and second.media.path == str(media.episode)
-        stops = [e for e in rec.events if e.kind is K.STOP]
+        stops = [e for e in rec.events if isinstance(e, Ended)]
         assert len(stops) == 1
         assert rec.events.index(stops[0]) < rec.events.index(second)
-        assert stops[0].end_reason is EndReason.REPLACED
+        assert stops[0].reason is EndReason.REPLACED
         assert stops[0].position == pytest.approx(20, abs=1.5)
         mpv.control.stop()
-        stopped = await rec.wait_for_event(kind(K.STOP), after=rec.events.index(second))
-        assert stopped.end_reason is EndReason.STOPPED
+        stopped = await rec.wait_for(Ended, after=rec.events.index(second))
+        assert stopped.reason is EndReason.STOPPED
 
 
 async def test_sigkill_mid_play_is_gone_with_the_last_position(
@@ -166,11 +163,11 @@ async def test_sigkill_mid_play_is_gone_with_the_last_position(
         await attached(player, mpv)
         await play(rec, mpv, media.movie)
         mpv.control.seek(40)
-        seek = await rec.wait_for_event(kind(K.SEEK))
+        seek = await rec.wait_for(Seeked)
         seek_at = time.monotonic()
         mpv.kill()
-        gone = await rec.wait_for_event(kind(K.STOP))
-        assert gone.end_reason is EndReason.GONE
+        gone = await rec.wait_for(Ended)
+        assert gone.reason is EndReason.GONE
         assert seek.position is not None and gone.position is not None
         # Extrapolated from the last sample while playing, never beyond what could have played.
         assert seek.position <= gone.position <= seek.position + (time.monotonic() - seek_at)
@@ -184,14 +181,14 @@ async def test_quit_stops_with_reason_quit(media: MediaFiles, mpv_launcher: MpvL
         await attached(player, mpv)
         await play(rec, mpv, media.movie)
         mpv.control.seek(50)
-        await rec.wait_for_event(kind(K.SEEK))
+        await rec.wait_for(Seeked)
         mpv.control.quit()
-        stop = await rec.wait_for_event(kind(K.STOP))
-        assert stop.end_reason is EndReason.QUIT
+        stop = await rec.wait_for(Ended)
+        assert stop.reason is EndReason.QUIT
         assert stop.position == pytest.approx(50.5, abs=1.5)
         assert mpv.wait() == 0
         await wait_until(lambda: player.connections() == [], what="detached")
-        assert [e.kind for e in rec.events].count(K.STOP) == 1  # no GONE after the QUIT
+        assert [type(e) for e in rec.events].count(Ended) == 1  # no GONE after the QUIT
 
 
 async def test_keep_open_end_is_eof_not_a_pause(
@@ -202,14 +199,14 @@ async def test_keep_open_end_is_eof_not_a_pause(
     async with running(player) as rec:
         await attached(player, mpv)
         await play(rec, mpv, media.movie)
-        stop = await rec.wait_for_event(kind(K.STOP))
-        assert stop.end_reason is EndReason.EOF
+        stop = await rec.wait_for(Ended)
+        assert stop.reason is EndReason.EOF
         assert stop.position is not None and stop.position >= 0.99 * media.duration
-        assert K.PAUSE not in [e.kind for e in rec.events]
+        assert Paused not in [type(e) for e in rec.events]
         assert mpv.control.get("eof-reached") is True  # mpv really is sitting at the end
         # The next file ends the kept-open one without a second STOP.
         await play(rec, mpv, media.episode)
-        assert [e.kind for e in rec.events].count(K.STOP) == 1
+        assert [type(e) for e in rec.events].count(Ended) == 1
 
 
 async def test_a_missing_file_reports_nothing(
@@ -223,9 +220,8 @@ async def test_a_missing_file_reports_nothing(
         # mpv accepts the loadfile, then ends it with end-file(error) before file-loaded:
         # there was never a PLAY, so there is no STOP either.
         await play(rec, mpv, media.movie)
-        assert [e.kind for e in rec.events] == [K.PLAY]
-        assert rec.events[0].media is not None
-        assert rec.events[0].media.path == str(media.movie)
+        assert [type(e) for e in rec.events] == [Playing]
+        assert rec.of(Playing)[0].media.path == str(media.movie)
 
 
 async def test_two_mpv_at_once_are_two_sources(
@@ -241,7 +237,7 @@ async def test_two_mpv_at_once_are_two_sources(
         assert a.source != b.source
         assert {a.source, b.source} == {c.source for c in player.connections()}
         first.control.stop()
-        stop = await rec.wait_for_event(kind(K.STOP))
+        stop = await rec.wait_for(Ended)
         assert stop.source == a.source
 
 
@@ -253,7 +249,7 @@ async def test_attaches_to_a_playing_mpv_on_connect(
     mpv.control.wait_for("time-pos", lambda v: v is not None)
     player = MpvPlayer([str(mpv.socket_path)])
     async with running(player) as rec:
-        found = await rec.wait_for_event(kind(K.PLAY))
+        found = await rec.wait_for(Playing)
         assert found.paused
         assert found.position == pytest.approx(42, abs=0.5)
         assert found.media is not None and found.media.path == str(media.movie)
@@ -265,7 +261,7 @@ async def test_play_starts_where_mpv_starts(media: MediaFiles, mpv_launcher: Mpv
     async with running(player) as rec:
         await attached(player, mpv)
         mpv.control.loadfile(media.movie, start=42)  # as a resumed watch-later position does
-        started = await rec.wait_for_event(kind(K.PLAY))
+        started = await rec.wait_for(Playing)
         assert started.position == pytest.approx(42, abs=0.5)
         assert started.duration == pytest.approx(media.duration, abs=0.5)
 
@@ -339,7 +335,7 @@ async def test_cancelling_detaches_without_stop_and_leaves_no_thread(
     count = len(rec.events)
     await wait_until(lambda: library_threads() == before, what="threads gone")
     assert player.connections() == []
-    assert K.STOP not in [e.kind for e in rec.events]
+    assert Ended not in [type(e) for e in rec.events]
     assert mpv.process.poll() is None  # detaching leaves mpv alone
     assert mpv.control.get("path") == str(media.movie)
     assert len(rec.events) == count
@@ -364,7 +360,7 @@ async def test_cancelling_does_not_hang_on_a_stopped_mpv(
     finally:
         mpv.kill()  # a regression then fails here instead of hanging the loop's teardown
     assert time.monotonic() - began < 1.0
-    assert K.STOP not in [e.kind for e in rec.events]
+    assert Ended not in [type(e) for e in rec.events]
 
 
 async def test_progress_is_sampled_not_sent_per_frame(
@@ -379,11 +375,11 @@ async def test_progress_is_sampled_not_sent_per_frame(
         after = rec.events.index(started)
         for n in range(1, 4):
             await rec.wait_for_event(
-                lambda e: sum(x.kind is K.PROGRESS for x in rec.events[after:]) >= n,  # noqa: B023
+                lambda e: sum(isinstance(x, Progressed) for x in rec.events[after:]) >= n,  # noqa: B023
                 after=after,
             )
         elapsed = time.monotonic() - began
-        progress = [e for e in rec.events[after:] if e.kind is K.PROGRESS]
+        progress = [e for e in rec.events[after:] if isinstance(e, Progressed)]
         # 10 frames a second for ~1.5 s: a per-frame report would be ~15 events.
         assert len(progress) <= 4
         assert elapsed >= 1.0

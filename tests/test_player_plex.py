@@ -18,18 +18,28 @@ from aiohttp import web
 from tests import plex_payloads as px
 from tests.clocks import ManualClock
 from tests.plex_payloads import plex_stack
-from trakt_scrobbled.events import EndReason, Ids, MediaType, PlayerEvent, PlayerEventKind
+from trakt_scrobbled.events import (
+    Ended,
+    EndReason,
+    Ids,
+    MediaType,
+    Paused,
+    PlayerEvent,
+    Playing,
+    Progressed,
+    Resumed,
+    Seeked,
+)
 from trakt_scrobbled.players.plex import Outcome, PlexPlayer
 
 pytestmark = [pytest.mark.timeout(30)]
 
-K = PlayerEventKind
 SOURCE = f"plex:{px.PLAYER_UUID}"
 TOKEN = "plex-token-DO-NOT-LOG-42"
 
 
-def kinds(events: list[PlayerEvent]) -> list[PlayerEventKind]:
-    return [e.kind for e in events]
+def kinds(events: list[PlayerEvent]) -> list[type]:
+    return [type(e) for e in events]
 
 
 # --- what each webhook becomes ------------------------------------------------------------------
@@ -39,7 +49,7 @@ async def test_movie_new_agent_play_pause_resume_stop() -> None:
     clock = ManualClock()
     async with plex_stack(clock=clock) as stack:
         [play] = await stack.send("media.play", px.movie(view_offset=0, file="/m/Matrix.mkv"))
-        assert play.kind is K.PLAY and play.source == SOURCE
+        assert isinstance(play, Playing) and play.source == SOURCE
         assert play.position == 0.0 and play.duration == 8160.0 and not play.paused
         media = play.media
         assert media is not None
@@ -50,23 +60,24 @@ async def test_movie_new_agent_play_pause_resume_stop() -> None:
 
         clock.advance(100)
         [pause] = await stack.send("media.pause", px.movie())
-        assert (pause.kind, pause.position, pause.paused) == (K.PAUSE, 100.0, True)
+        assert pause == Paused(SOURCE, 100.0)
 
         clock.advance(30)  # paused: the position stands still
         [resume] = await stack.send("media.resume", px.movie())
-        assert (resume.kind, resume.position, resume.paused) == (K.RESUME, 100.0, False)
+        assert resume == Resumed(SOURCE, 100.0)
 
         clock.advance(50)
         [stop] = await stack.send("media.stop", px.movie())
-        assert (stop.kind, stop.end_reason, stop.position) == (K.STOP, EndReason.STOPPED, 150.0)
+        assert stop == Ended(SOURCE, 150.0, EndReason.STOPPED)
         assert stack.player.ignored_counts() == {}
 
 
 async def test_episode_new_agent_has_episode_ids() -> None:
     async with plex_stack() as stack:
         [play] = await stack.send("media.play", px.episode(view_offset=0))
+        assert isinstance(play, Playing)
         media = play.media
-        assert media is not None and media.media_type is MediaType.EPISODE
+        assert media.media_type is MediaType.EPISODE
         assert (media.show_title, media.season, media.episode) == ("Breaking Bad", 1, 2)
         assert media.title == "Cat's in the Bag..."
         assert media.ids == Ids(imdb="tt1054724", tmdb=62086, tvdb=349232)
@@ -77,11 +88,12 @@ async def test_episode_new_agent_has_episode_ids() -> None:
 async def test_legacy_agents() -> None:
     async with plex_stack() as stack:
         [play] = await stack.send("media.play", px.movie(legacy=True))
-        assert play.media is not None and play.media.ids == Ids(imdb="tt0133093")
+        assert isinstance(play, Playing) and play.media.ids == Ids(imdb="tt0133093")
         [stop, play2] = await stack.send("media.play", px.episode(legacy=True))
-        assert (stop.kind, stop.end_reason) == (K.STOP, EndReason.REPLACED)
+        assert isinstance(stop, Ended) and stop.reason is EndReason.REPLACED
+        assert isinstance(play2, Playing)
         media = play2.media
-        assert media is not None and media.media_type is MediaType.EPISODE
+        assert media.media_type is MediaType.EPISODE
         assert media.show_ids == Ids(tvdb=81189) and not media.ids
         assert (media.season, media.episode) == (1, 2)
 
@@ -91,7 +103,7 @@ async def test_legacy_episode_numbers_come_from_the_guid_when_metadata_lacks_the
     meta["guid"] = "com.plexapp.agents.thetvdb://81189/3/7?lang=en"
     async with plex_stack() as stack:
         [play] = await stack.send("media.play", meta)
-        assert play.media is not None
+        assert isinstance(play, Playing)
         assert (play.media.season, play.media.episode) == (3, 7)
         assert play.media.show_ids == Ids(tvdb=81189)
 
@@ -101,7 +113,7 @@ async def test_legacy_tmdb_movie() -> None:
     meta["guid"] = "com.plexapp.agents.themoviedb://603?lang=en"
     async with plex_stack() as stack:
         [play] = await stack.send("media.play", meta)
-        assert play.media is not None and play.media.ids == Ids(tmdb=603)
+        assert isinstance(play, Playing) and play.media.ids == Ids(tmdb=603)
 
 
 async def test_a_thumb_part_is_accepted_and_play_at_an_offset() -> None:
@@ -111,7 +123,7 @@ async def test_a_thumb_part_is_accepted_and_play_at_an_offset() -> None:
         )
         assert response.status_code == 200
         [play] = stack.events.events
-        assert (play.kind, play.position) == (K.PLAY, 1234.0)
+        assert isinstance(play, Playing) and play.position == 1234.0
 
 
 async def test_missing_or_zero_offset_keeps_the_known_position() -> None:
@@ -136,10 +148,10 @@ async def test_a_resume_far_from_the_known_position_is_a_seek() -> None:
         [pause] = await stack.send("media.pause", px.movie(view_offset=60_000))
         assert pause.position == 60.0
         near = await stack.send("media.resume", px.movie(view_offset=65_000))
-        assert kinds(near) == [K.RESUME] and near[0].position == 65.0
+        assert kinds(near) == [Resumed] and near[0].position == 65.0
         await stack.send("media.pause", px.movie(view_offset=65_000))
         far = await stack.send("media.resume", px.movie(view_offset=3_000_000))
-        assert kinds(far) == [K.SEEK, K.RESUME]
+        assert kinds(far) == [Seeked, Resumed]
         assert far[0].position == far[1].position == 3000.0
 
 
@@ -149,7 +161,7 @@ async def test_scrobble_moves_to_ninety_percent_and_does_not_stop() -> None:
         await stack.send("media.play", px.movie(view_offset=0))
         clock.advance(120)
         [progress] = await stack.send("media.scrobble", px.movie())
-        assert progress.kind is K.PROGRESS
+        assert isinstance(progress, Progressed)
         assert progress.position is not None and progress.position >= 0.9 * 8160.0
         clock.advance(60)
         [stop] = await stack.send("media.stop", px.movie())
@@ -162,9 +174,9 @@ async def test_play_of_another_item_replaces_the_old_one() -> None:
         await stack.send("media.play", px.movie(view_offset=0))
         clock.advance(42)
         stop, play = await stack.send("media.play", px.episode(view_offset=0))
-        assert (stop.kind, stop.end_reason, stop.position) == (K.STOP, EndReason.REPLACED, 42.0)
+        assert stop == Ended(SOURCE, 42.0, EndReason.REPLACED)
         assert stop.source == play.source == SOURCE
-        assert play.kind is K.PLAY and play.media is not None
+        assert isinstance(play, Playing) and play.media is not None
         assert play.media.media_type is MediaType.EPISODE
 
 
@@ -182,7 +194,7 @@ async def test_pause_of_an_unseen_item_starts_it_paused_and_stray_stop_is_ignore
     async with plex_stack() as stack:
         assert await stack.send("media.stop", px.movie()) == []
         [play] = await stack.send("media.pause", px.movie(view_offset=90_000))
-        assert (play.kind, play.paused, play.position) == (K.PLAY, True, 90.0)
+        assert isinstance(play, Playing) and play.paused and play.position == 90.0
         assert stack.player.ignored_counts() == {"not_playing": 1}
 
 
@@ -194,13 +206,13 @@ async def test_a_foreign_account_is_ignored_and_counted() -> None:
         assert await stack.send("media.play", px.movie(), user=False, account="bob") == []
         assert await stack.send("media.stop", px.movie(), user=False, account="bob") == []
         assert stack.player.ignored_counts() == {"account": 2}
-        assert kinds(await stack.send("media.play", px.movie())) == [K.PLAY]
+        assert kinds(await stack.send("media.play", px.movie())) == [Playing]
 
 
 async def test_the_accounts_list_decides_case_insensitively() -> None:
     async with plex_stack(accounts=["Bob", "carol"]) as stack:
         [play] = await stack.send("media.play", px.movie(), user=False, account="bob")
-        assert play.kind is K.PLAY
+        assert isinstance(play, Playing)
         assert await stack.send("media.play", px.episode(), account=px.OWNER) == []
         assert stack.player.ignored_counts() == {"account": 1}
 
@@ -248,8 +260,9 @@ async def test_wrong_types_in_a_payload_are_tolerated() -> None:
     unhashable["librarySectionType"] = {"not": "hashable"}
     async with plex_stack() as stack:
         [play] = await stack.send("media.play", weird, player_uuid="12")
+        assert isinstance(play, Playing)
         assert play.source == "plex:12" and play.position == 0.0 and play.duration is None
-        assert play.media is not None and not play.media.ids and play.media.year is None
+        assert not play.media.ids and play.media.year is None
         assert await stack.send("media.play", unhashable) == []
         no_player = px.webhook("media.play", px.movie())
         del no_player["Player"]
@@ -309,10 +322,10 @@ async def test_missing_offsets_are_asked_of_the_plex_server(
         await stack.post(px.webhook("media.pause", px.movie(view_offset=1_830_000)))
         assert stack.events.events == []  # the pause waits behind the play's lookup
         fake.gate.set()
-        await stack.events.wait_for_event(lambda e: e.kind is K.PAUSE)
+        await stack.events.wait_for(Paused)
         play, pause = stack.events.events
-        assert (play.kind, play.position) == (K.PLAY, 1800.0)
-        assert (pause.kind, pause.position) == (K.PAUSE, 1830.0)
+        assert isinstance(play, Playing) and play.position == 1800.0
+        assert pause == Paused(SOURCE, 1830.0)
         assert fake.tokens == [TOKEN]
 
         # an offset in the webhook is used as is: no lookup
@@ -324,7 +337,7 @@ async def test_missing_offsets_are_asked_of_the_plex_server(
         fake.answer = lambda: web.json_response(px.sessions(5_000_000, player_uuid="other"))
         start = len(stack.events.events)
         await stack.post(px.webhook("media.pause", px.movie()))
-        pause2 = await stack.events.wait_for_event(lambda e: e.kind is K.PAUSE, after=start)
+        pause2 = await stack.events.wait_for(Paused, after=start)
         assert pause2.position == 1831.0
     assert TOKEN not in caplog.text
 
@@ -339,10 +352,10 @@ async def test_a_failing_plex_server_is_logged_once_and_positions_go_on(
         plex_stack(clock=clock, server_url=url, server_token="wrong-" + TOKEN) as stack,
     ):
         await stack.post(px.webhook("media.play", px.movie()))
-        await stack.events.wait_for_event(lambda e: e.kind is K.PLAY)
+        await stack.events.wait_for(Playing)
         clock.advance(30)
         await stack.post(px.webhook("media.pause", px.movie()))
-        pause = await stack.events.wait_for_event(lambda e: e.kind is K.PAUSE)
+        pause = await stack.events.wait_for(Paused)
         assert pause.position == 30.0
         assert len(fake.tokens) == 2
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -353,7 +366,7 @@ async def test_a_failing_plex_server_is_logged_once_and_positions_go_on(
 async def test_an_unreachable_plex_server_does_not_block_webhooks() -> None:
     async with plex_stack(server_url="http://127.0.0.1:9", server_token=TOKEN) as stack:
         await stack.post(px.webhook("media.play", px.movie()))
-        play = await stack.events.wait_for_event(lambda e: e.kind is K.PLAY)
+        play = await stack.events.wait_for(Playing)
         assert play.position == 0.0
 
 
@@ -364,6 +377,6 @@ async def test_a_malformed_server_url_does_not_lose_webhooks(
     async with plex_stack(server_url="localhost:32400", server_token=TOKEN) as stack:
         await stack.post(px.webhook("media.play", px.movie()))
         await stack.post(px.webhook("media.pause", px.movie()))
-        await stack.events.wait_for_event(lambda e: e.kind is K.PAUSE)
-        assert kinds(stack.events.events) == [K.PLAY, K.PAUSE]
+        await stack.events.wait_for(Paused)
+        assert kinds(stack.events.events) == [Playing, Paused]
     assert len(caplog.records) == 1 and TOKEN not in caplog.text

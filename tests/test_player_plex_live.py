@@ -15,12 +15,22 @@ import pytest
 
 from tests.fake_plex import FRIEND, KID, OWNER, OWNER_TOKEN, PHONE, TV, FakePlex
 from tests.realplayers import EventRecorder, running, wait_until
-from trakt_scrobbled.events import EndReason, Ids, MediaType, PlayerEvent, PlayerEventKind
+from trakt_scrobbled.events import (
+    Ended,
+    EndReason,
+    Ids,
+    MediaType,
+    Paused,
+    PlayerEvent,
+    Playing,
+    Progressed,
+    Resumed,
+    Seeked,
+)
 from trakt_scrobbled.players.plex_live import LiveCredentials, PlexLivePlayer, parse_notification
 
 pytestmark = [pytest.mark.timeout(60)]
 
-K = PlayerEventKind
 TV_SOURCE = f"plex:{TV.identifier}"
 PHONE_SOURCE = f"plex:{PHONE.identifier}"
 
@@ -51,18 +61,10 @@ async def live(
         yield player, events
 
 
-def of(events: EventRecorder, source: str) -> list[PlayerEvent]:
-    return [e for e in events.events if e.source == source]
-
-
-async def next_event(events: EventRecorder, kind: PlayerEventKind, after: int) -> PlayerEvent:
-    return await events.wait_for_event(lambda e: e.kind is kind, after=after)
-
-
 async def test_a_movie_played_paused_seeked_and_stopped(plex: FakePlex) -> None:
     async with live(plex) as (player, events):
         key = plex.play("1001", offset_ms=0)
-        play = await next_event(events, K.PLAY, 0)
+        play = await events.wait_for(Playing, after=0)
         assert play.source == TV_SOURCE and play.position == 0.0 and not play.paused
         media = play.media
         assert media is not None and media.media_type is MediaType.MOVIE
@@ -71,31 +73,31 @@ async def test_a_movie_played_paused_seeked_and_stopped(plex: FakePlex) -> None:
         assert media.duration == play.duration == 8160.0
 
         plex.pause(key, 100_000)
-        pause = await next_event(events, K.PAUSE, 1)
-        assert (pause.position, pause.paused) == (100.0, True)
+        pause = await events.wait_for(Paused, after=1)
+        assert pause == Paused(TV_SOURCE, 100.0)
 
         plex.seek(key, 4_000_000)  # seeking while paused
-        seek = await next_event(events, K.SEEK, 2)
-        assert (seek.position, seek.paused) == (4000.0, True)
+        seek = await events.wait_for(Seeked, after=2)
+        assert seek == Seeked(TV_SOURCE, 4000.0)
 
         plex.resume(key, 4_000_000)
-        resume = await next_event(events, K.RESUME, 3)
-        assert (resume.position, resume.paused) == (4000.0, False)
+        resume = await events.wait_for(Resumed, after=3)
+        assert resume == Resumed(TV_SOURCE, 4000.0)
 
         plex.seek(key, 7_000_000)
-        seek = await next_event(events, K.SEEK, 4)
-        assert seek.position == 7000.0 and not seek.paused
+        seek = await events.wait_for(Seeked, after=4)
+        assert seek == Seeked(TV_SOURCE, 7000.0)
 
         plex.stop_session(key, 7_500_000)
-        stop = await next_event(events, K.STOP, 5)
-        assert (stop.position, stop.end_reason) == (7500.0, EndReason.STOPPED)
-        assert [e.kind for e in events.events] == [
-            K.PLAY,
-            K.PAUSE,
-            K.SEEK,
-            K.RESUME,
-            K.SEEK,
-            K.STOP,
+        stop = await events.wait_for(Ended, after=5)
+        assert stop == Ended(TV_SOURCE, 7500.0, EndReason.STOPPED)
+        assert [type(e) for e in events.events] == [
+            Playing,
+            Paused,
+            Seeked,
+            Resumed,
+            Seeked,
+            Ended,
         ]
         assert player.ignored_counts() == {}
         assert player.connections()[0].detail == f"{TV.title} ({OWNER.title}): idle"
@@ -104,26 +106,26 @@ async def test_a_movie_played_paused_seeked_and_stopped(plex: FakePlex) -> None:
 async def test_an_episode_carries_its_show_numbers_and_ids(plex: FakePlex) -> None:
     async with live(plex) as (_, events):
         key = plex.play("2002", offset_ms=60_000)
-        play = await next_event(events, K.PLAY, 0)
+        play = await events.wait_for(Playing, after=0)
         media = play.media
         assert media is not None and media.media_type is MediaType.EPISODE
         assert (media.show_title, media.season, media.episode) == ("Breaking Bad", 1, 2)
         assert media.ids == Ids(imdb="tt1054724", tmdb=62086, tvdb=349232)
         assert play.position == 60.0 and play.duration == 3480.0
         plex.pause(key, 1_800_000)
-        assert (await next_event(events, K.PAUSE, 1)).position == 1800.0
+        assert (await events.wait_for(Paused, after=1)).position == 1800.0
         plex.stop_session(key, 1_800_000)
-        assert (await next_event(events, K.STOP, 2)).position == 1800.0
+        assert (await events.wait_for(Ended, after=2)).position == 1800.0
 
 
 async def test_metadata_is_looked_up_once_per_item(plex: FakePlex) -> None:
     async with live(plex) as (_, events):
         key = plex.play("1001")
-        await next_event(events, K.PLAY, 0)
+        await events.wait_for(Playing, after=0)
         plex.stop_session(key, 50_000)
-        await next_event(events, K.STOP, 1)
+        await events.wait_for(Ended, after=1)
         key = plex.play("1001")
-        await next_event(events, K.PLAY, 2)
+        await events.wait_for(Playing, after=2)
     assert plex.paths("/library/metadata/") == ["/library/metadata/1001"]
 
 
@@ -131,15 +133,15 @@ async def test_two_accounts_at_once_only_the_owner_is_followed(plex: FakePlex) -
     async with live(plex) as (player, events):
         mine = plex.play("1001", account=OWNER, client=TV)
         theirs = plex.play("2002", account=FRIEND, client=PHONE, transcode=True)
-        await next_event(events, K.PLAY, 0)
+        await events.wait_for(Playing, after=0)
         plex.pause(theirs, 500_000)
         plex.pause(mine, 300_000)
-        await next_event(events, K.PAUSE, 1)
+        await events.wait_for(Paused, after=1)
         plex.stop_session(theirs, 600_000)
         plex.stop_session(mine, 400_000)
-        await next_event(events, K.STOP, 2)
+        await events.wait_for(Ended, after=2)
         assert {e.source for e in events.events} == {TV_SOURCE}
-        assert [e.kind for e in events.events] == [K.PLAY, K.PAUSE, K.STOP]
+        assert [type(e) for e in events.events] == [Playing, Paused, Ended]
         assert player.ignored_counts() == {"account": 1}
 
 
@@ -147,11 +149,11 @@ async def test_two_accounts_at_once_accounts_picks_the_listed_one(plex: FakePlex
     async with live(plex, accounts=["BOB"]) as (player, events):
         mine = plex.play("1001", account=OWNER, client=TV)
         theirs = plex.play("2002", account=FRIEND, client=PHONE)
-        play = await next_event(events, K.PLAY, 0)
+        play = await events.wait_for(Playing, after=0)
         assert play.source == PHONE_SOURCE
         plex.stop_session(mine, 100_000)
         plex.stop_session(theirs, 200_000)
-        await next_event(events, K.STOP, 1)
+        await events.wait_for(Ended, after=1)
         assert {e.source for e in events.events} == {PHONE_SOURCE}
         assert player.ignored_counts() == {"account": 1}
 
@@ -160,37 +162,37 @@ async def test_a_managed_home_user_on_the_owners_tv_is_told_apart(plex: FakePlex
     """Same device, two people: the account id decides, never the device."""
     async with live(plex) as (player, events):
         owners = plex.play("1001", account=OWNER, client=TV)
-        await next_event(events, K.PLAY, 0)
+        await events.wait_for(Playing, after=0)
         plex.stop_session(owners, 200_000)
-        await next_event(events, K.STOP, 1)
+        await events.wait_for(Ended, after=1)
         kids = plex.play("2002", account=KID, client=TV)
         plex.pause(kids, 100_000)
         await wait_until(lambda: player.ignored_counts() == {"account": 1}, 5, "kid ignored")
         plex.stop_session(kids, 100_000)
         owners = plex.play("1001", account=OWNER, client=TV, offset_ms=200_000)
-        again = await next_event(events, K.PLAY, 2)
+        again = await events.wait_for(Playing, after=2)
         assert again.media is not None and again.media.media_type is MediaType.MOVIE
-        assert [e.kind for e in events.events] == [K.PLAY, K.STOP, K.PLAY]
+        assert [type(e) for e in events.events] == [Playing, Ended, Playing]
         assert player.ignored_counts() == {"account": 1}
 
     async with live(plex, accounts=["kid"]) as (player, events):
         plex.stop_session(owners, 300_000)
         kids = plex.play("2002", account=KID, client=TV)
-        play = await next_event(events, K.PLAY, 0)
+        play = await events.wait_for(Playing, after=0)
         assert play.media is not None and play.media.show_title == "Breaking Bad"
         plex.stop_session(kids, 100_000)
-        await next_event(events, K.STOP, 1)
-        assert [e.kind for e in events.events] == [K.PLAY, K.STOP]
+        await events.wait_for(Ended, after=1)
+        assert [type(e) for e in events.events] == [Playing, Ended]
 
 
 async def test_a_token_not_the_owners_follows_its_own_plays(plex: FakePlex) -> None:
     async with live(plex, token=FRIEND.token) as (player, events):
         plex.play("1001", account=OWNER, client=TV)  # never reaches this token's socket
         key = plex.play("2002", account=FRIEND, client=PHONE)
-        play = await next_event(events, K.PLAY, 0)
+        play = await events.wait_for(Playing, after=0)
         assert play.source == PHONE_SOURCE
         plex.pause(key, 90_000)
-        assert (await next_event(events, K.PAUSE, 1)).position == 90.0
+        assert (await events.wait_for(Paused, after=1)).position == 90.0
         assert {e.source for e in events.events} == {PHONE_SOURCE}
         # 403 once, then never asked again
         assert plex.paths("/status/sessions") == ["/status/sessions"]
@@ -202,62 +204,65 @@ async def test_a_play_in_progress_at_connect_is_picked_up(plex: FakePlex) -> Non
     other = plex.play("2002", account=FRIEND, client=PHONE, offset_ms=10_000)
     plex.pause(other, 10_000)
     async with live(plex) as (_, events):
-        play = await next_event(events, K.PLAY, 0)
+        play = await events.wait_for(Playing, after=0)
         assert play.source == TV_SOURCE and play.position == 1234.0 and not play.paused
 
 
 async def test_a_dropped_websocket_reconnects_and_the_play_goes_on(plex: FakePlex) -> None:
     async with live(plex) as (player, events):
         key = plex.play("1001", offset_ms=0)
-        await next_event(events, K.PLAY, 0)
+        await events.wait_for(Playing, after=0)
         dropped = time.monotonic()
         plex.drop_websockets()
         await wait_until(lambda: plex.connects >= 2 and player.connected, 5, "reconnected")
         back = time.monotonic() - dropped
         plex.pause(key, 300_000)
-        pause = await next_event(events, K.PAUSE, 1)
+        pause = await events.wait_for(Paused, after=1)
         assert pause.position == 300.0
         assert back < 5.0
-        assert [e.kind for e in events.events if e.kind is not K.PROGRESS] == [K.PLAY, K.PAUSE]
+        assert [type(e) for e in events.events if not isinstance(e, Progressed)] == [
+            Playing,
+            Paused,
+        ]
 
 
 async def test_a_pause_missed_while_disconnected_is_caught_up(plex: FakePlex) -> None:
     async with live(plex) as (_player, events):
         key = plex.play("1001", offset_ms=0)
-        await next_event(events, K.PLAY, 0)
+        await events.wait_for(Playing, after=0)
         plex.stop()  # down: the pause happens while nobody listens
         with plex._lock:
             plex.sessions[key].state, plex.sessions[key].offset_ms = "paused", 200_000
         plex.start()
-        pause = await next_event(events, K.PAUSE, 1)
+        pause = await events.wait_for(Paused, after=1)
         assert pause.position == 200.0
-        assert [e.kind for e in events.events] == [K.PLAY, K.PAUSE]
+        assert [type(e) for e in events.events] == [Playing, Paused]
 
 
 async def test_a_server_restart_mid_play_continues_the_play(plex: FakePlex) -> None:
     async with live(plex) as (player, events):
         plex.play("2002", offset_ms=0)
-        await next_event(events, K.PLAY, 0)
+        await events.wait_for(Playing, after=0)
         plex.restart()  # sessions forgotten until the client reports in again
         await wait_until(lambda: plex.connects >= 2 and player.connected, 5, "reconnected")
         key = plex.play("2002", offset_ms=1_000_000, session_key="77")  # a new session key
-        seek = await next_event(events, K.SEEK, 1)
+        seek = await events.wait_for(Seeked, after=1)
         assert seek.source == TV_SOURCE and seek.position == 1000.0
         plex.stop_session(key, 1_100_000)
-        stop = await next_event(events, K.STOP, 2)
+        stop = await events.wait_for(Ended, after=2)
         assert stop.position == 1100.0
-        assert [e.kind for e in events.events] == [K.PLAY, K.SEEK, K.STOP]
+        assert [type(e) for e in events.events] == [Playing, Seeked, Ended]
 
 
 async def test_a_play_the_server_forgot_ends_where_it_was(plex: FakePlex) -> None:
     async with live(plex, gone_after=0.5) as (_player, events):
         key = plex.play("1001", offset_ms=100_000)
-        await next_event(events, K.PLAY, 0)
+        await events.wait_for(Playing, after=0)
         plex.pause(key, 400_000)
-        await next_event(events, K.PAUSE, 1)
+        await events.wait_for(Paused, after=1)
         plex.restart()  # the client never comes back
-        stop = await next_event(events, K.STOP, 2)
-        assert (stop.position, stop.end_reason) == (400.0, EndReason.GONE)
+        stop = await events.wait_for(Ended, after=2)
+        assert (stop.position, stop.reason) == (400.0, EndReason.GONE)
 
 
 async def test_a_revoked_token_says_so_and_loses_nothing(
@@ -266,12 +271,12 @@ async def test_a_revoked_token_says_so_and_loses_nothing(
     caplog.set_level(logging.DEBUG)
     async with live(plex, gone_after=1.0) as (player, events):
         key = plex.play("1001", offset_ms=0)
-        await next_event(events, K.PLAY, 0)
+        await events.wait_for(Playing, after=0)
         plex.pause(key, 500_000)
-        await next_event(events, K.PAUSE, 1)
+        await events.wait_for(Paused, after=1)
         plex.revoke(OWNER_TOKEN)
-        stop = await next_event(events, K.STOP, 2)
-        assert (stop.position, stop.end_reason) == (500.0, EndReason.GONE)
+        stop = await events.wait_for(Ended, after=2)
+        assert (stop.position, stop.reason) == (500.0, EndReason.GONE)
         await wait_until(lambda: len(plex.paths("/:/websockets")) >= 4, 5, "tries again")
         assert not player.connected
     refused = [
@@ -300,7 +305,7 @@ async def test_malformed_and_unknown_notifications_are_logged_once_and_ignored(
         plex.send_raw('{"NotificationContainer": {"type": "activity", "size": 1}}')
         plex.send_raw("[" * 100_000)  # deep nesting
         plex.play("1001")
-        await next_event(events, K.PLAY, 0)
+        await events.wait_for(Playing, after=0)
         assert player.ignored_counts() == {"malformed": 5}
     said = [r for r in caplog.records if "not understood" in r.getMessage()]
     assert len(said) == 1 and said[0].levelno == logging.WARNING
@@ -311,7 +316,7 @@ async def test_trailers_and_unknown_items_are_not_played(plex: FakePlex) -> None
         plex.play("3003")  # a trailer
         plex.play("999999", client=PHONE)  # not in the library
         plex.play("1001")
-        play = await next_event(events, K.PLAY, 0)
+        play = await events.wait_for(Playing, after=0)
         assert play.source == TV_SOURCE
         assert player.ignored_counts() == {"media_type": 1, "not_found": 1}
 

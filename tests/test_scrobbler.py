@@ -10,12 +10,13 @@ import pytest
 
 from tests.clocks import ManualClock
 from trakt_scrobbled.events import (
+    Ended,
     EndReason,
     Ids,
     MediaInfo,
     MediaType,
-    PlayerEvent,
-    PlayerEventKind,
+    Playing,
+    Progressed,
     TraktItem,
 )
 from trakt_scrobbled.outbox import Outbox, RowKind
@@ -65,19 +66,15 @@ def make(db: Path, clock: ManualClock, window: float = 3600.0) -> tuple[Scrobble
     return scrobbler, outbox
 
 
-def ev(kind: PlayerEventKind, position: float | None = None, **kw: object) -> PlayerEvent:
-    return PlayerEvent("mpv:/tmp/s", kind, position=position, **kw)  # type: ignore[arg-type]
+SOURCE = "mpv:/tmp/s"
+
+
+def playing(at: float, path: str = "/m/matrix.mkv") -> Playing:
+    return Playing(SOURCE, MediaInfo(path=path, duration=DURATION), at, DURATION)
 
 
 async def play(scrobbler: Scrobbler, at: float = 100.0, path: str = "/m/matrix.mkv") -> None:
-    scrobbler.handle(
-        ev(
-            PlayerEventKind.PLAY,
-            at,
-            duration=DURATION,
-            media=MediaInfo(path=path, duration=DURATION),
-        )
-    )
+    scrobbler.handle(playing(at, path))
     async with asyncio.timeout(2):
         while scrobbler.now_playing()[0].reason == "identifying":  # noqa: ASYNC110 - one task hop
             await asyncio.sleep(0)
@@ -93,13 +90,13 @@ async def test_a_second_watch_within_the_window_is_not_recorded(db: Path) -> Non
     for _ in range(2):  # watch to the end, then again (e.g. resumed after the credits)
         await play(scrobbler)
         clock.advance(5)
-        scrobbler.handle(ev(PlayerEventKind.STOP, 950.0, end_reason=EndReason.EOF))
+        scrobbler.handle(Ended(SOURCE, 950.0, EndReason.EOF))
         clock.advance(60)
     assert len(watched_rows(outbox)) == 1
     assert outbox.recent(1)[0].result == "already watched"
     clock.advance(3600)  # a real rewatch, later
     await play(scrobbler)
-    scrobbler.handle(ev(PlayerEventKind.STOP, 950.0, end_reason=EndReason.EOF))
+    scrobbler.handle(Ended(SOURCE, 950.0, EndReason.EOF))
     assert len(watched_rows(outbox)) == 2
     await scrobbler.aclose()
 
@@ -110,7 +107,7 @@ async def test_a_wall_clock_jump_neither_inflates_progress_nor_fakes_a_watch(db:
     await play(scrobbler, at=100.0)
     clock.wall += 10 * 3600  # suspended for ten hours: the wall clock jumps, monotonic does not
     clock.mono += 1
-    scrobbler.handle(ev(PlayerEventKind.STOP, None, end_reason=EndReason.GONE))
+    scrobbler.handle(Ended(SOURCE, None, EndReason.GONE))
     (stop,) = [r for r in outbox.rows() if r.kind is RowKind.STOP]
     assert stop.body["progress"] == pytest.approx(10.1)
     assert not stop.watched
@@ -122,7 +119,7 @@ async def test_restart_after_the_threshold_records_the_watch_at_its_time(db: Pat
     scrobbler, _ = make(db, clock)
     await play(scrobbler, at=100.0)
     clock.advance(30)
-    scrobbler.handle(ev(PlayerEventKind.PROGRESS, 930.0, duration=DURATION))
+    scrobbler.handle(Progressed(SOURCE, 930.0, DURATION))
     seen_at = clock.time()
     # The daemon is killed here: nothing else happens in this run.
     clock.advance(7200)
@@ -141,7 +138,7 @@ async def test_restart_below_the_threshold_only_closes_the_play(db: Path) -> Non
     clock = ManualClock()
     scrobbler, _ = make(db, clock)
     await play(scrobbler, at=100.0)
-    scrobbler.handle(ev(PlayerEventKind.PROGRESS, 400.0, duration=DURATION))
+    scrobbler.handle(Progressed(SOURCE, 400.0, DURATION))
     restarted, outbox2 = make(db, clock)
     restarted.recover()
     (row,) = [r for r in outbox2.rows() if r.kind is RowKind.STOP]
@@ -157,7 +154,7 @@ async def test_unidentified_files_send_nothing_and_say_why(db: Path) -> None:
     await play(scrobbler, path="/m/home-video.mkv")
     (now,) = scrobbler.now_playing()
     assert now.reason == "unknown"
-    scrobbler.handle(ev(PlayerEventKind.STOP, 990.0, end_reason=EndReason.EOF))
+    scrobbler.handle(Ended(SOURCE, 990.0, EndReason.EOF))
     assert outbox.rows() == []
     await scrobbler.aclose()
 
@@ -168,14 +165,7 @@ async def test_the_same_item_reappearing_continues_the_play(db: Path) -> None:
     scrobbler, outbox = make(db, clock)
     await play(scrobbler, at=100.0)
     first = [r.play_id for r in outbox.rows()]
-    scrobbler.handle(
-        ev(
-            PlayerEventKind.PLAY,
-            120.0,
-            duration=DURATION,
-            media=MediaInfo(path="/m/matrix.mkv", duration=DURATION),
-        )
-    )
+    scrobbler.handle(playing(120.0))
     assert [r.play_id for r in outbox.rows()] == first
     assert [r.kind for r in outbox.rows()] == [RowKind.START]
     await scrobbler.aclose()

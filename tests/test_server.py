@@ -24,7 +24,7 @@ from tests import plex_payloads as px
 from tests.plex_payloads import SECRET, Stack, plex_stack
 from tests.realplayers import wait_until
 from trakt_scrobbled import server as server_module
-from trakt_scrobbled.events import PlayerEventKind
+from trakt_scrobbled.events import Playing
 from trakt_scrobbled.server import MAX_BODY, LocalServer, ServerError, _is_loopback
 
 pytestmark = [pytest.mark.timeout(60)]
@@ -70,7 +70,7 @@ async def test_a_valid_webhook_is_answered_200(stack: Stack) -> None:
     body, headers = valid_body()
     response = await stack.client.post(stack.url, content=body, headers=headers)
     assert response.status_code == 200
-    assert [e.kind for e in stack.events.events] == [PlayerEventKind.PLAY]
+    assert [type(e) for e in stack.events.events] == [Playing]
 
 
 @pytest.mark.parametrize(
@@ -358,7 +358,7 @@ async def test_requests_share_one_connection_pipelined_or_not(stack: Stack) -> N
     answer = await _exchange(stack.server.port, raw, answers=2)
     assert answer.count(b"HTTP/1.1 200 OK") == 2, answer
     assert answer.endswith(json.dumps(STATUS, sort_keys=True).encode())
-    assert [e.kind for e in stack.events.events] == [PlayerEventKind.PLAY]
+    assert [type(e) for e in stack.events.events] == [Playing]
 
 
 async def test_head_of_status_has_no_body(stack: Stack) -> None:

@@ -83,6 +83,7 @@ def build_player(section: str, config: Config, clock: Clock) -> Player | None:
 
         return PlexPlayer(
             config.plex.accounts,
+            secret=config.plex.secret,
             clock=clock,
             server_url=config.plex.url,
             server_token=config.plex.token,
@@ -265,16 +266,24 @@ class App:
             player.run(self.scrobbler.handle), name=f"player-{section}"
         )
         self._players[section] = (player, task)
-        if section == "plex":
-            self.server.set_plex(self.config.plex.secret, player.handle)  # type: ignore[attr-defined]
+        self._mount(player)
+
+    def _mount(self, player: Player) -> None:
+        """Serve the webhook routes a player offers on the listener."""
+        for route in player.routes():
+            if route.name == "plex":
+                self.server.set_plex(route.secret, route.handler)
+            else:
+                log.error("%s: the listener has no route /%s/", player.name, route.name)
 
     async def _stop_player(self, section: str) -> None:
         entry = self._players.pop(section, None)
-        if section == "plex":
-            self.server.set_plex("", None)
         if entry is None:
             return
-        _, task = entry
+        player, task = entry
+        for route in player.routes():
+            if route.name == "plex":
+                self.server.set_plex("", None)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
@@ -392,14 +401,13 @@ class App:
             if entry is None:
                 continue
             player = entry[0]
-            ignored = getattr(player, "ignored_counts", None)
             players.append(
                 {
                     "name": section,
                     "connected": [
                         {"source": c.source, "detail": c.detail} for c in player.connections()
                     ],
-                    "ignored": dict(ignored()) if ignored is not None else {},
+                    "ignored": dict(player.ignored_counts()),
                 }
             )
         return {
@@ -527,9 +535,8 @@ class App:
             await self.server.stop()
             self.server = LocalServer(new.server.host, new.server.port, status=self.status_json)
             await self._start_server()
-            if "plex" in self._players:
-                plex = self._players["plex"][0]
-                self.server.set_plex(new.plex.secret, plex.handle)  # type: ignore[attr-defined]
+            for player, _ in self._players.values():
+                self._mount(player)
         for section in PLAYER_SECTIONS:
             if section in changed:
                 await self._stop_player(section)

@@ -1,8 +1,8 @@
 """The vocabulary shared by players, the session machine, identification and the outbox.
 
-Everything here is an immutable value: players describe what they see (`PlayerEvent` carrying
-`MediaInfo`), identification turns `MediaInfo` into a `TraktItem`, the session machine turns
-`SessionEvent`s into `Scrobble` actions that the outbox stores and sends.
+Everything here is an immutable value: players describe what they see (the `PlayerEvent`
+union, `Playing` carrying `MediaInfo`), identification turns `MediaInfo` into a `TraktItem`, the
+session machine turns `SessionEvent`s into `Scrobble` actions that the outbox stores and sends.
 """
 
 from __future__ import annotations
@@ -169,18 +169,6 @@ class TraktItem:
 # --- players -> app ---------------------------------------------------------------------------
 
 
-class PlayerEventKind(StrEnum):
-    PLAY = "play"
-    """A new item started (or was found playing on connect). Carries `media`."""
-    PAUSE = "pause"
-    RESUME = "resume"
-    SEEK = "seek"
-    PROGRESS = "progress"
-    """A sampled position while playing; players throttle these (never one per frame)."""
-    STOP = "stop"
-    """The item ended: stopped, end of file, replaced, player quit or gone."""
-
-
 class EndReason(StrEnum):
     STOPPED = "stopped"
     EOF = "eof"
@@ -191,24 +179,63 @@ class EndReason(StrEnum):
     """The player vanished (killed, crashed, socket closed) without saying goodbye."""
 
 
-@dataclass(frozen=True, slots=True)
-class PlayerEvent:
-    """One thing a player did, as an adapter reports it.
+# Each player event names its `source`, the player instance (e.g. ``mpv:/run/user/1000/mpv.sock``,
+# ``kodi:127.0.0.1:9090``, ``plex:<player uuid>``): one play at a time per source. Positions and
+# durations are in seconds; `None` means the player did not say.
 
-    `source` identifies the player instance (e.g. ``mpv:/run/user/1000/mpv.sock``,
-    ``kodi:127.0.0.1:9090``, ``plex:<player uuid>``): one session per source.
-    Positions and durations are in seconds; `None` means the player did not say.
-    """
+
+@dataclass(frozen=True, slots=True)
+class Playing:
+    """A new item started (or was found playing on connect)."""
 
     source: str
-    kind: PlayerEventKind
+    media: MediaInfo
     position: float | None = None
     duration: float | None = None
-    media: MediaInfo | None = None
     paused: bool = False
-    """For PLAY: the item was found paused (e.g. on connect)."""
+    """The item was found paused (e.g. on connect)."""
     speed: float = 1.0
-    end_reason: EndReason | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Paused:
+    source: str
+    position: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    source: str
+    position: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Seeked:
+    source: str
+    position: float
+
+
+@dataclass(frozen=True, slots=True)
+class Progressed:
+    """A sampled position while playing; players throttle these (never one per frame)."""
+
+    source: str
+    position: float
+    duration: float | None = None
+    speed: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Ended:
+    """The item ended: stopped, end of file, replaced, player quit or gone."""
+
+    source: str
+    position: float | None = None
+    reason: EndReason = EndReason.STOPPED
+
+
+PlayerEvent = Playing | Paused | Resumed | Seeked | Progressed | Ended
+"""What an adapter reports; typed, so the lifecycle matches on the class, never on a kind."""
 
 
 # --- app -> session ---------------------------------------------------------------------------

@@ -24,18 +24,23 @@ from typing import Protocol
 from trakt_scrobbled import session
 from trakt_scrobbled.clock import Clock
 from trakt_scrobbled.events import (
+    Ended,
     Identified,
     MediaInfo,
     MediaType,
     Pause,
+    Paused,
     Play,
     PlayerEvent,
-    PlayerEventKind,
+    Playing,
     Progress,
+    Progressed,
     Resume,
+    Resumed,
     Scrobble,
     ScrobbleVerb,
     Seek,
+    Seeked,
     SessionEvent,
     Stop,
     Tick,
@@ -191,9 +196,9 @@ class Scrobbler:
             snap.item.describe(),
         )
 
-    def _adopt(self, snap: Snapshot, event: PlayerEvent, src: _Source) -> None:
+    def _adopt(self, snap: Snapshot, event: Playing, src: _Source) -> None:
         """The player outlived the last run and still plays the same thing: the play goes on."""
-        media = event.media or MediaInfo()
+        media = event.media
         src.state = snap.revive(self._clock.monotonic())
         src.media = media
         src.saved = True
@@ -213,22 +218,21 @@ class Scrobbler:
         src = self._sources.setdefault(event.source, _Source())
         held = self._held.pop(event.source, None)
         if held is not None:
-            if event.kind is PlayerEventKind.PLAY and _same_media(held.media, event.media):
+            if isinstance(event, Playing) and _same_media(held.media, event.media):
                 self._adopt(held, event, src)
                 return
             self._finish(held)
-        if event.kind is PlayerEventKind.PLAY:
+        if isinstance(event, Playing):
             self._begin(event, src)
             return
         converted = _convert(event)
         before = src.state
-        if converted is not None:
-            self._step(event.source, src, converted)
-        if event.kind is PlayerEventKind.STOP:
+        self._step(event.source, src, converted)
+        if isinstance(event, Ended):
             self._ended_unidentified(event.source, src, before, src.state.position)
 
-    def _begin(self, event: PlayerEvent, src: _Source) -> None:
-        media = event.media or MediaInfo()
+    def _begin(self, event: Playing, src: _Source) -> None:
+        media = event.media
         if src.state.phase is not session.Phase.IDLE and media == src.media:
             # The same item seen again (the adapter reconnected or was restarted by a
             # reload): the play goes on, it is not a new one.
@@ -309,7 +313,7 @@ class Scrobbler:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _continue(self, event: PlayerEvent, src: _Source) -> None:
+    def _continue(self, event: Playing, src: _Source) -> None:
         source = event.source
         if event.position is not None:
             self._step(source, src, Progress(event.position, event.duration, event.speed))
@@ -503,21 +507,18 @@ def _same_media(saved: MediaInfo | None, seen: MediaInfo | None) -> bool:
     return replace(saved, duration=None) == replace(seen, duration=None)
 
 
-def _convert(event: PlayerEvent) -> SessionEvent | None:
-    match event.kind:
-        case PlayerEventKind.PAUSE:
-            return Pause(event.position)
-        case PlayerEventKind.RESUME:
-            return Resume(event.position)
-        case PlayerEventKind.SEEK:
-            return None if event.position is None else Seek(event.position)
-        case PlayerEventKind.PROGRESS:
-            if event.position is None:
-                return None
-            return Progress(event.position, event.duration, event.speed)
-        case PlayerEventKind.STOP:
-            return Stop(event.position)
-    return None
+def _convert(event: Paused | Resumed | Seeked | Progressed | Ended) -> SessionEvent:
+    match event:
+        case Paused(position=pos):
+            return Pause(pos)
+        case Resumed(position=pos):
+            return Resume(pos)
+        case Seeked(position=pos):
+            return Seek(pos)
+        case Progressed(position=pos, duration=dur, speed=speed):
+            return Progress(pos, dur, speed)
+        case Ended(position=pos):
+            return Stop(pos)
 
 
 def _media_label(media: MediaInfo) -> str:

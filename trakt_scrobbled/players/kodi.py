@@ -23,15 +23,20 @@ from typing import Any
 
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.events import (
+    Ended,
     EndReason,
     Ids,
     MediaInfo,
     MediaType,
+    Paused,
     PlayerEvent,
-    PlayerEventKind,
+    Playing,
+    Progressed,
+    Resumed,
+    Seeked,
 )
 from trakt_scrobbled.logonce import LogOnce
-from trakt_scrobbled.players import Connection, Emit, emit_safely
+from trakt_scrobbled.players import Connection, Emit, Route, emit_safely
 from trakt_scrobbled.players.playhead import Playhead
 from trakt_scrobbled.players.ticker import Ticker
 
@@ -359,6 +364,12 @@ class KodiPlayer:
         self._said = LogOnce(log)
         self._link: _Link | None = None
 
+    def ignored_counts(self) -> Mapping[str, int]:
+        return {}
+
+    def routes(self) -> tuple[Route, ...]:
+        return ()
+
     def connections(self) -> list[Connection]:
         link = self._link
         return [] if link is None else [Connection(self.source, link.describe())]
@@ -600,7 +611,7 @@ class _Link:
                 self._tick_queued = False
                 if self._playing() and not self._resume_pending:
                     await self._sample()
-                    self._send(PlayerEventKind.PROGRESS, self._estimate())
+                    self._progressed()
             case _ResumeDue(generation):
                 if self._resume_pending and generation == self._resume_generation:
                     await self._resume()
@@ -638,7 +649,7 @@ class _Link:
                     await self._sample()
                     self._playhead.rebase(self._playing())
                     self._paused = True
-                    self._send(PlayerEventKind.PAUSE, self._estimate())
+                    self._send(Paused(self._source, self._estimate()))
             case "Player.OnResume":
                 if self._concerns(key) and self._paused and not self._resume_pending:
                     self._resume_pending = True
@@ -654,14 +665,14 @@ class _Link:
                 else:
                     self._playhead.remember(position)
                     self._sought_at = self._clock.monotonic()
-                self._send(PlayerEventKind.SEEK, self._estimate())
+                self._sought()
             case "Player.OnSpeedChanged":
                 speed = _float(_dict(data.get("player")).get("speed"))
                 if self._concerns(key) and speed and speed != self._playhead.speed:
                     await self._settle_resume()
                     await self._sample()
                     self._playhead.speed = speed  # the notification is newer than the sample
-                    self._send(PlayerEventKind.PROGRESS, self._estimate())
+                    self._progressed()
             case "Player.OnStop":
                 self._drop_resume()
                 ended = data.get("end") is True
@@ -675,7 +686,7 @@ class _Link:
                 if self._playing():
                     self._playhead.rebase(self._playing())
                     self._paused = True
-                    self._send(PlayerEventKind.PAUSE, self._estimate())
+                    self._send(Paused(self._source, self._estimate()))
             case "System.OnWake":
                 self._inbox.put_nowait(_Sync())
             case _:
@@ -715,7 +726,7 @@ class _Link:
             return  # paused again meanwhile
         self._paused = False
         self._absorb(props)
-        self._send(PlayerEventKind.RESUME, self._estimate())
+        self._send(Resumed(self._source, self._estimate()))
 
     # --- asking Kodi -------------------------------------------------------------------------
 
@@ -792,8 +803,8 @@ class _Link:
         self._paused = paused
         self._absorb(props)
         if paused != was_paused:
-            kind = PlayerEventKind.PAUSE if paused else PlayerEventKind.RESUME
-            self._send(kind, self._estimate())
+            at = self._estimate()
+            self._send(Paused(self._source, at) if paused else Resumed(self._source, at))
 
     async def _start(
         self,
@@ -814,7 +825,16 @@ class _Link:
         self._playhead.remember(_seconds(props.get("time")) or 0.0)
         media = await self._media(item)
         self._title = media.title or media.path
-        self._send(PlayerEventKind.PLAY, self._estimate(), media=media)
+        self._send(
+            Playing(
+                self._source,
+                media,
+                position=self._estimate(),
+                duration=self._playhead.duration,
+                paused=self._paused,
+                speed=self._playhead.speed,
+            )
+        )
 
     async def _media(self, item: Mapping[str, Any]) -> MediaInfo:
         media_type = _MEDIA_TYPES.get(str(item.get("type")), MediaType.UNKNOWN)
@@ -874,7 +894,7 @@ class _Link:
         if self._state is _State.PLAYING:
             duration = self._playhead.duration
             position = duration if at_end and duration else self._estimate()
-            self._send(PlayerEventKind.STOP, position, end_reason=reason)
+            self._send(Ended(self._source, position, reason))
         self._state = _State.IDLE
         self._key = None
         self._polled = None
@@ -886,24 +906,17 @@ class _Link:
     def _gone(self) -> None:
         self._end(EndReason.GONE)
 
-    def _send(
-        self,
-        kind: PlayerEventKind,
-        position: float | None,
-        *,
-        media: MediaInfo | None = None,
-        end_reason: EndReason | None = None,
-    ) -> None:
-        emit_safely(
-            self._emit,
-            PlayerEvent(
-                source=self._source,
-                kind=kind,
-                position=position,
-                duration=self._playhead.duration,
-                media=media,
-                paused=self._paused,
-                speed=self._playhead.speed,
-                end_reason=end_reason,
-            ),
-        )
+    def _progressed(self) -> None:
+        position = self._estimate()
+        if position is not None:
+            self._send(
+                Progressed(self._source, position, self._playhead.duration, self._playhead.speed)
+            )
+
+    def _sought(self) -> None:
+        position = self._estimate()
+        if position is not None:
+            self._send(Seeked(self._source, position))
+
+    def _send(self, event: PlayerEvent) -> None:
+        emit_safely(self._emit, event)

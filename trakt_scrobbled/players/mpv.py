@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -27,8 +27,18 @@ from watchdog.events import FileCreatedEvent, FileMovedEvent, FileSystemEventHan
 from watchdog.observers import Observer
 
 from trakt_scrobbled.clock import Clock, SystemClock
-from trakt_scrobbled.events import EndReason, MediaInfo, PlayerEvent, PlayerEventKind
-from trakt_scrobbled.players import Connection, Emit, emit_safely
+from trakt_scrobbled.events import (
+    Ended,
+    EndReason,
+    MediaInfo,
+    Paused,
+    PlayerEvent,
+    Playing,
+    Progressed,
+    Resumed,
+    Seeked,
+)
+from trakt_scrobbled.players import Connection, Emit, Route, emit_safely
 from trakt_scrobbled.players.playhead import Playhead
 from trakt_scrobbled.players.ticker import Ticker
 
@@ -268,6 +278,12 @@ class MpvPlayer:
         self._reconnect = reconnect
         self._watchers: dict[str, _SocketWatcher] = {}
         self._links: dict[str, _Link] = {}
+
+    def ignored_counts(self) -> Mapping[str, int]:
+        return {}
+
+    def routes(self) -> tuple[Route, ...]:
+        return ()
 
     def connections(self) -> list[Connection]:
         return [Connection(link.source, link.describe()) for _, link in sorted(self._links.items())]
@@ -560,7 +576,7 @@ class _Link:
                 if self._playing():
                     position = await self._sample()
                     if position is not None:
-                        self._send(PlayerEventKind.PROGRESS, position)
+                        self._progressed(position)
             case _Sync():
                 await self._on_sync()
 
@@ -582,7 +598,8 @@ class _Link:
                 elif self._state is _State.PLAYING and self._seeking:
                     self._seeking = False
                     position = await self._sample()
-                    self._send(PlayerEventKind.SEEK, position)
+                    if position is not None:
+                        self._send(Seeked(self.source, position))
             case "seek":
                 self._seeking = self._state is _State.PLAYING
             case "end-file":
@@ -619,8 +636,8 @@ class _Link:
                     if paused and eof is True:  # --keep-open: the end shows as a pause
                         self._end_kept_open()
                         return
-                    kind = PlayerEventKind.PAUSE if paused else PlayerEventKind.RESUME
-                    self._send(kind, self._estimate())
+                    at = self._estimate()
+                    self._send(Paused(self.source, at) if paused else Resumed(self.source, at))
                     return
                 self._paused = paused
                 if self._state is _State.ENDED and not paused:
@@ -636,7 +653,7 @@ class _Link:
                     self._playhead.rebase(self._playing())
                     self._playhead.speed = speed
                     self._remember(position)
-                    self._send(PlayerEventKind.PROGRESS, self._estimate())
+                    self._progressed(self._estimate())
                 else:
                     self._playhead.speed = speed
             case "duration":
@@ -646,7 +663,7 @@ class _Link:
                 known = self._playhead.duration
                 self._playhead.duration = duration
                 if self._state is _State.PLAYING and known is None:
-                    self._send(PlayerEventKind.PROGRESS, self._estimate())
+                    self._progressed(self._estimate())
             case "eof-reached":
                 if value is True and self._state is _State.PLAYING:
                     await self._sample()
@@ -682,7 +699,16 @@ class _Link:
             title=self._title,
             duration=self._playhead.duration,
         )
-        self._send(PlayerEventKind.PLAY, self._estimate() or 0.0, media=media)
+        self._send(
+            Playing(
+                self.source,
+                media,
+                position=self._estimate() or 0.0,
+                duration=self._playhead.duration,
+                paused=self._paused,
+                speed=self._playhead.speed,
+            )
+        )
 
     def _end_kept_open(self) -> None:
         self._state = _State.ENDED
@@ -707,29 +733,16 @@ class _Link:
             self._stop(reason, self._stop_position)
 
     def _stop(self, reason: EndReason, position: float | None) -> None:
-        self._send(PlayerEventKind.STOP, position, end_reason=reason)
+        self._send(Ended(self.source, position, reason))
 
-    def _send(
-        self,
-        kind: PlayerEventKind,
-        position: float | None,
-        *,
-        media: MediaInfo | None = None,
-        end_reason: EndReason | None = None,
-    ) -> None:
-        emit_safely(
-            self._emit,
-            PlayerEvent(
-                source=self.source,
-                kind=kind,
-                position=position,
-                duration=self._playhead.duration,
-                media=media,
-                paused=self._paused,
-                speed=self._playhead.speed,
-                end_reason=end_reason,
-            ),
-        )
+    def _progressed(self, position: float | None) -> None:
+        if position is not None:
+            self._send(
+                Progressed(self.source, position, self._playhead.duration, self._playhead.speed)
+            )
+
+    def _send(self, event: PlayerEvent) -> None:
+        emit_safely(self._emit, event)
 
 
 def _absolute(path: str | None, cwd: str | None) -> str | None:

@@ -23,15 +23,20 @@ import httpx
 
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.events import (
+    Ended,
     EndReason,
     Ids,
     MediaInfo,
     MediaType,
+    Paused,
     PlayerEvent,
-    PlayerEventKind,
+    Playing,
+    Progressed,
+    Resumed,
+    Seeked,
 )
 from trakt_scrobbled.logonce import LogOnce
-from trakt_scrobbled.players import Connection, Emit
+from trakt_scrobbled.players import Connection, Emit, Route
 
 __all__ = ["AccountFilter", "Outcome", "PlexPlayer", "read_item"]
 
@@ -334,11 +339,13 @@ class PlexPlayer:
         self,
         accounts: Sequence[str],
         *,
+        secret: str = "",
         clock: Clock | None = None,
         server_url: str = "",
         server_token: str = "",
     ) -> None:
         self._accounts = AccountFilter(accounts)
+        self._secret = secret
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._server_url = server_url.strip().rstrip("/")
         self._server_token = server_token
@@ -392,6 +399,10 @@ class PlexPlayer:
     def ignored_counts(self) -> Mapping[str, int]:
         """Webhooks ignored since start, by reason (`account`, `media_type`...)."""
         return dict(self._ignored)
+
+    def routes(self) -> tuple[Route, ...]:
+        """`POST /plex/SECRET`; none without a secret (the listener then answers 404)."""
+        return (Route("plex", self._secret, self.handle),) if self._secret else ()
 
     def handle(self, payload: Mapping[str, Any]) -> Outcome:
         """Take one webhook's payload; returns at once and never raises."""
@@ -556,14 +567,14 @@ class PlexPlayer:
             self._remember(track, position)
             if not track.paused:
                 track.paused = True
-                self._send(hook.source, track, PlayerEventKind.PAUSE, position)
+                self._send(Paused(hook.source, position))
         elif hook.event in (_Event.RESUME, _Event.PLAY):
             self._seek_if_far(hook, track)
             if track.paused:
                 self._remember(track, self._estimate(track))
                 track.paused = False
                 position = track.position
-                self._send(hook.source, track, PlayerEventKind.RESUME, position)
+                self._send(Resumed(hook.source, position))
         else:
             self._scrobbled(hook, track)
         return Outcome.ACCEPTED
@@ -579,14 +590,22 @@ class PlexPlayer:
             hook.account,
             hook.media.show_title or hook.media.title or "an item",
         )
-        self._send(hook.source, track, PlayerEventKind.PLAY, position, media=hook.media)
+        self._send(
+            Playing(
+                hook.source,
+                hook.media,
+                position=position,
+                duration=hook.media.duration,
+                paused=track.paused,
+            ),
+        )
 
     def _seek_if_far(self, hook: _Webhook, track: _Track) -> None:
         if hook.offset is None:
             return
         if abs(hook.offset - self._estimate(track)) > SEEK_TOLERANCE:
             self._remember(track, hook.offset)
-            self._send(hook.source, track, PlayerEventKind.SEEK, hook.offset)
+            self._send(Seeked(hook.source, hook.offset))
         else:
             self._remember(track, hook.offset)
 
@@ -597,12 +616,12 @@ class PlexPlayer:
                 max(position, SCROBBLE_POINT * track.media.duration), track.media.duration
             )
         self._remember(track, position)
-        self._send(hook.source, track, PlayerEventKind.PROGRESS, position)
+        self._send(Progressed(hook.source, position, track.media.duration))
 
     def _end(self, source: str, track: _Track, reason: EndReason, offset: float | None) -> None:
         position = offset if offset is not None else self._estimate(track)
         del self._tracks[source]
-        self._send(source, track, PlayerEventKind.STOP, position, end_reason=reason)
+        self._send(Ended(source, position, reason))
 
     def _estimate(self, track: _Track) -> float:
         """The last known position, extrapolated while playing, capped at the duration."""
@@ -617,26 +636,8 @@ class PlexPlayer:
         track.position = position
         track.at = self._clock.monotonic()
 
-    def _send(
-        self,
-        source: str,
-        track: _Track,
-        kind: PlayerEventKind,
-        position: float,
-        *,
-        media: MediaInfo | None = None,
-        end_reason: EndReason | None = None,
-    ) -> None:
+    def _send(self, event: PlayerEvent) -> None:
         emit = self._emit
         if emit is None:
             return
-        event = PlayerEvent(
-            source=source,
-            kind=kind,
-            position=position,
-            duration=track.media.duration,
-            media=media,
-            paused=track.paused,
-            end_reason=end_reason,
-        )
         emit(event)

@@ -28,9 +28,19 @@ from enum import StrEnum
 from typing import Any
 
 from trakt_scrobbled.clock import Clock, SystemClock
-from trakt_scrobbled.events import EndReason, MediaInfo, PlayerEvent, PlayerEventKind
+from trakt_scrobbled.events import (
+    Ended,
+    EndReason,
+    MediaInfo,
+    Paused,
+    PlayerEvent,
+    Playing,
+    Progressed,
+    Resumed,
+    Seeked,
+)
 from trakt_scrobbled.logonce import LogOnce
-from trakt_scrobbled.players import Connection, Emit, emit_safely
+from trakt_scrobbled.players import Connection, Emit, Route, emit_safely
 from trakt_scrobbled.players.plex import (
     AccountFilter,
     Outcome,
@@ -250,6 +260,10 @@ class PlexLivePlayer:
         """Sessions (and notifications) ignored since start, by reason."""
         return dict(self._ignored)
 
+    def routes(self) -> tuple[Route, ...]:
+        """None: live mode asks the server, it is not told by webhooks."""
+        return ()
+
     @property
     def connected(self) -> bool:
         return self._connected
@@ -369,13 +383,7 @@ class PlexLivePlayer:
                 track = self._tracks.pop(source, None)
                 if track is not None:
                     log.info("plex: %s is gone from the server; its play ends", source)
-                    self._send(
-                        source,
-                        track,
-                        PlayerEventKind.STOP,
-                        self._estimate(track),
-                        end_reason=EndReason.GONE,
-                    )
+                    self._send(Ended(source, self._estimate(track), EndReason.GONE))
 
     # --- notifications ------------------------------------------------------------------------
 
@@ -529,7 +537,9 @@ class PlexLivePlayer:
                 resolved.account,
                 media.show_title or media.title or "an item",
             )
-            self._send(source, track, PlayerEventKind.PLAY, position, media=media)
+            self._send(
+                Playing(source, media, position=position, duration=media.duration, paused=paused)
+            )
             return
         track.session_key = note.session_key
         if note.state is _State.BUFFERING:
@@ -542,21 +552,23 @@ class PlexLivePlayer:
             self._remember(track, position)
             if not track.paused:
                 track.paused = True
-                self._send(source, track, PlayerEventKind.PAUSE, position)
+                self._send(Paused(source, position))
             elif moved:
-                self._send(source, track, PlayerEventKind.SEEK, position)
+                self._send(Seeked(source, position))
             return
         if track.paused:  # playing again
             position = offset if offset is not None else track.position
             self._remember(track, position)
             track.paused = False
-            self._send(source, track, PlayerEventKind.RESUME, position)
+            self._send(Resumed(source, position))
             return
         if offset is None:
             return
         self._remember(track, offset)
-        kind = PlayerEventKind.SEEK if moved else PlayerEventKind.PROGRESS
-        self._send(source, track, kind, offset)
+        if moved:
+            self._send(Seeked(source, offset))
+        else:
+            self._send(Progressed(source, offset, media.duration))
 
     def _forget(self, note: _Note) -> None:
         self._resolved.pop((note.session_key, note.rating_key), None)
@@ -565,7 +577,7 @@ class PlexLivePlayer:
         position = offset if offset is not None else self._estimate(track)
         del self._tracks[source]
         self._unconfirmed.pop(source, None)
-        self._send(source, track, PlayerEventKind.STOP, position, end_reason=reason)
+        self._send(Ended(source, position, reason))
 
     def _estimate(self, track: _Track) -> float:
         """The last known position, extrapolated while playing, capped at the duration."""
@@ -580,31 +592,10 @@ class PlexLivePlayer:
         track.position = position
         track.at = self._clock.monotonic()
 
-    def _send(
-        self,
-        source: str,
-        track: _Track,
-        kind: PlayerEventKind,
-        position: float,
-        *,
-        media: MediaInfo | None = None,
-        end_reason: EndReason | None = None,
-    ) -> None:
+    def _send(self, event: PlayerEvent) -> None:
         emit = self._emit
-        if emit is None:
-            return
-        emit_safely(
-            emit,
-            PlayerEvent(
-                source=source,
-                kind=kind,
-                position=position,
-                duration=track.media.duration,
-                media=media,
-                paused=track.paused,
-                end_reason=end_reason,
-            ),
-        )
+        if emit is not None:
+            emit_safely(emit, event)
 
     # --- bookkeeping --------------------------------------------------------------------------
 
