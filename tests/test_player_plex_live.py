@@ -21,7 +21,6 @@ from trakt_scrobbled.events import (
     Ids,
     MediaType,
     Paused,
-    PlayerEvent,
     Playing,
     Progressed,
     Resumed,
