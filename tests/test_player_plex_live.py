@@ -334,3 +334,16 @@ def test_parse_notification_reads_plex_documented_shape() -> None:
         61.0,
     )
     assert note.state == "paused"
+
+
+async def test_a_play_back_after_a_restart_and_stopped_at_once_ends_once(plex: FakePlex) -> None:
+    async with live(plex) as (player, events):
+        plex.play("1001", offset_ms=0)
+        await events.wait_for(Playing)
+        plex.restart()
+        await wait_until(lambda: plex.connects >= 2 and player.connected, 5, "reconnected")
+        key = plex.play("1001", offset_ms=5_000_000, session_key="55")
+        plex.stop_session(key, 5_100_000)  # before its lookup could list it
+        stop = await events.wait_for(Ended, after=1)
+        assert stop == Ended(TV_SOURCE, 5100.0, EndReason.STOPPED)
+        assert [type(e) for e in events.events if not isinstance(e, Seeked)] == [Playing, Ended]

@@ -131,6 +131,8 @@ class _Track:
     position: float
     at: float
     paused: bool
+    player_title: str
+    account: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,6 +477,8 @@ class PlexLivePlayer:
             allowed = self._accounts.allows(account, own=True) or (me is None or not me.account)
         else:
             match = next((s for s in sessions if s.session_key == note.session_key), None)
+            if match is None and (going_on := self._going_on(note)) is not None:
+                return going_on
             if match is None:
                 later = self._pending.get(note.session_key, [note])
                 if any(n.state is _State.STOPPED for n in later):
@@ -498,6 +502,17 @@ class PlexLivePlayer:
         if isinstance(media, Outcome):
             return _Resolved(None, media.reason)
         return _Resolved(f"plex:{client}", None, media, player_title, account)
+
+    def _going_on(self, note: _Note) -> _Resolved | None:
+        """A play we follow, under a session key the server no longer lists (a restarted server
+        gave it a new one, and it may be over already): the same player, the same item."""
+        if note.client is None:
+            return None
+        source = f"plex:{note.client}"
+        track = self._tracks.get(source)
+        if track is None or track.rating_key != note.rating_key:
+            return None
+        return _Resolved(source, None, track.media, track.player_title, track.account)
 
     # --- from notifications to events ---------------------------------------------------------
 
@@ -528,7 +543,14 @@ class PlexLivePlayer:
             paused = note.state is _State.PAUSED
             position = offset if offset is not None else 0.0
             track = _Track(
-                note.rating_key, note.session_key, media, position, self._clock.monotonic(), paused
+                note.rating_key,
+                note.session_key,
+                media,
+                position,
+                self._clock.monotonic(),
+                paused,
+                resolved.player_title,
+                resolved.account,
             )
             self._tracks[source] = track
             log.info(

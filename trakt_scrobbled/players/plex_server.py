@@ -231,6 +231,17 @@ class PlexServer:
         except ExceptionGroup as group:  # from httpx-ws's background tasks
             raise PlexUnreachable(f"the connection to {self.host} broke") from group
 
+    async def open_notifications(self) -> None:
+        """Open the notification websocket and close it again: does the server take us?"""
+        try:
+            await self.listen(_stop_at_open, _ignore)
+        except _Opened:
+            return
+        except PlexUnreachable as err:
+            if isinstance(err.__cause__, ExceptionGroup) and err.__cause__.subgroup(_Opened):
+                return
+            raise
+
     async def _follow(self, on_open: Callable[[], None], on_message: Callable[[str], None]) -> None:
         from httpx_ws import (
             AsyncWebSocketSession,
@@ -264,6 +275,18 @@ class PlexServer:
                     on_message(event.data.decode("utf-8", "replace"))
         if broke:
             raise PlexUnreachable(f"the connection to {self.host} broke")
+
+
+class _Opened(Exception):
+    pass
+
+
+def _stop_at_open() -> None:
+    raise _Opened
+
+
+def _ignore(_: str) -> None:
+    return None
 
 
 def _raise_for(response: httpx.Response, host: str, path: str) -> None:
