@@ -70,8 +70,9 @@ MAX_RETRY = 15.0
 """Seconds: reconnect backoff doubles from FIRST_RETRY up to this."""
 REFUSED_RETRY = 60.0
 """Seconds between tries while the token is refused (a new `plex login` is picked up then)."""
-STABLE = 5.0
-"""Seconds a connection must last for the backoff to start over."""
+STABLE = 1.0
+"""Seconds a connection must last for the backoff to start over (a server that takes the
+connection and drops it at once is retried ever more slowly)."""
 GONE_AFTER = 60.0
 """Seconds a play the server no longer shows may take to come back before it ends."""
 CHECK_EVERY = 1.0
@@ -416,6 +417,9 @@ class PlexLivePlayer:
         resolved = self._resolved.get((note.session_key, note.rating_key))
         if resolved is not None:
             self._apply(note, resolved)
+            return
+        if len(self._pending) >= MAX_KNOWN:
+            self._count("overload")  # a flood of new sessions: never an unbounded backlog
             return
         self._pending[note.session_key] = [note]
         server = self._server
