@@ -23,7 +23,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -94,7 +94,7 @@ class LiveCredentials:
     """Where the server is and how to talk to it, read afresh before every connection."""
 
     url: str
-    token: str
+    token: str = field(repr=False)
     client_identifier: str
     account_id: str | None = None
     """The token's own plex.tv account id, when `plex login` learnt it."""
@@ -214,6 +214,7 @@ class PlexLivePlayer:
         self._owner_view: bool | None = None
         """True: the token reads every session (the owner's); False: only its own; None: unknown."""
         self._connected = False
+        self._sessions_lock = asyncio.Lock()
         self._tracks: dict[str, _Track] = {}
         self._unconfirmed: dict[str, float] = {}
         """Plays the server does not show right now, by source, since when."""
@@ -274,49 +275,66 @@ class PlexLivePlayer:
     # --- the connection -----------------------------------------------------------------------
 
     async def _follow(self) -> None:
-        delay = self._first_retry
-        while True:
-            creds = self._credentials()
-            if not creds.url or not creds.token:
-                self._said.once(
-                    "credentials",
-                    logging.ERROR,
-                    "plex: live mode needs the server and a token: run `trakt-scrobbled plex "
-                    "login` (or set [plex] url and token)",
-                )
-                await self._clock.sleep(self._refused_retry)
-                continue
-            self._said.clear("credentials")
-            opened_at: float | None = None
-            wait = delay
-            async with PlexServer(
-                creds.url, creds.token, client_identifier=creds.client_identifier, clock=self._clock
-            ) as server:
-                self._server, self._me, self._owner_view = server, creds, None
+        server: PlexServer | None = None
+        try:
+            delay = self._first_retry
+            while True:
+                creds = self._credentials()
+                if not creds.url or not creds.token:
+                    self._said.once(
+                        "credentials",
+                        logging.ERROR,
+                        "plex: live mode needs the server and a token: run `trakt-scrobbled "
+                        "plex login` (or set [plex] url and token)",
+                    )
+                    await self._clock.sleep(self._refused_retry)
+                    continue
+                self._said.clear("credentials")
+                if server is None or creds != self._me:
+                    # One client per server and token: its metadata cache outlives reconnects.
+                    if server is not None:
+                        await server.aclose()
+                    server = PlexServer(
+                        creds.url,
+                        creds.token,
+                        client_identifier=creds.client_identifier,
+                        clock=self._clock,
+                    )
+                    self._me, self._owner_view = creds, None
+                opened_at = await self._connect_once(server)
+                wait = self._refused_retry if self._said.said("refused") else delay
+                if opened_at is not None and self._clock.monotonic() - opened_at >= STABLE:
+                    delay = self._first_retry
+                    wait = min(wait, delay)
+                else:
+                    delay = min(delay * 2, self._max_retry)
+                await self._clock.sleep(wait)
+        finally:
+            if server is not None:
+                await server.aclose()
 
-                def opened(server: PlexServer = server) -> None:
-                    nonlocal opened_at
-                    opened_at = self._clock.monotonic()
-                    self._opened(server)
+    async def _connect_once(self, server: PlexServer) -> float | None:
+        """Follow `server` until the connection ends; when it had opened, or None."""
+        opened_at: float | None = None
 
-                try:
-                    await server.listen(opened, self._on_message)
-                    self._lost(server.host, "the server closed the connection")
-                except PlexUnauthorized as err:
-                    self._said.once("refused", logging.ERROR, "plex: %s", err)
-                    self._lost(server.host, "the token was refused")
-                    wait = self._refused_retry
-                except PlexError as err:
-                    self._said.once("unreachable", logging.WARNING, "plex: %s; retrying", err)
-                    self._lost(server.host, str(err))
-                finally:
-                    self._server = None
-            if opened_at is not None and self._clock.monotonic() - opened_at >= STABLE:
-                delay = self._first_retry
-                wait = min(wait, delay)
-            else:
-                delay = min(delay * 2, self._max_retry)
-            await self._clock.sleep(wait)
+        def opened() -> None:
+            nonlocal opened_at
+            opened_at = self._clock.monotonic()
+            self._opened(server)
+
+        self._server = server
+        try:
+            await server.listen(opened, self._on_message)
+            self._lost(server.host, "the server closed the connection")
+        except PlexUnauthorized as err:
+            self._said.once("refused", logging.ERROR, "plex: %s", err)
+            self._lost(server.host, "the token was refused")
+        except PlexError as err:
+            self._said.once("unreachable", logging.WARNING, "plex: %s; retrying", err)
+            self._lost(server.host, str(err))
+        finally:
+            self._server = None
+        return opened_at
 
     def _opened(self, server: PlexServer) -> None:
         self._connected = True
@@ -333,8 +351,11 @@ class PlexLivePlayer:
         for source in self._tracks:
             self._unconfirmed.setdefault(source, now)
         for task in list(self._tasks):
-            task.cancel()  # lookups on a closed client: they are redone on the next connection
+            task.cancel()  # lookups of a lost connection: they are redone on the next one
         self._pending.clear()
+        # A restarted server numbers its sessions anew: a session key seen before the drop
+        # may be someone else's play after it. Every session is looked up again.
+        self._resolved.clear()
 
     async def _resync(self, server: PlexServer) -> None:
         """After a (re)connect: what plays now, so that nothing started meanwhile is missed."""
@@ -359,6 +380,10 @@ class PlexLivePlayer:
 
     async def _read_sessions(self, server: PlexServer) -> list[PlexSession] | None:
         """`/status/sessions`, or None when this token may not read it (not the owner's)."""
+        async with self._sessions_lock:  # one question at a time: a non-owner's 403 once
+            return await self._read_sessions_now(server)
+
+    async def _read_sessions_now(self, server: PlexServer) -> list[PlexSession] | None:
         if self._owner_view is False:
             return None
         try:
