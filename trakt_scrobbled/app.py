@@ -53,10 +53,9 @@ PLAYER_SECTIONS = ("mpv", "kodi", "plex")
 
 
 def policy_of(config: Config) -> Policy:
-    return Policy(
-        watched_threshold=float(config.scrobble.watched_threshold),
-        seek_debounce=float(config.scrobble.seek_debounce),
-    )
+    # [scrobble] seek_debounce is read but no longer used: a seek is a start at once, and
+    # the outbox coalesces a burst (an unsent start is replaced by a newer one).
+    return Policy(watched_threshold=float(config.scrobble.watched_threshold))
 
 
 def overrides_of(config: Config) -> tuple[Override, ...]:
