@@ -144,3 +144,26 @@ async def test_doctor_with_a_revoked_token_and_without_a_login(
     plex.stop()
     (down,) = await check_plex_live(config, _paths(tmp_path), wait=1.0)
     assert down.status is CheckStatus.FAIL and "did not answer" in down.message
+
+
+def test_a_non_owner_login_from_plex_login_scrobbles_its_own_plays_only(
+    tmp_path: Path, fake: FakeTrakt, plex: FakePlex
+) -> None:
+    players = '[mpv]\nenabled = false\n\n[plex]\nenabled = true\nmode = "live"\n'
+    home = Home.create(tmp_path, fake.url, players=players)
+    log_in(fake, home)
+    PlexLoginStore(home.state_dir / "plex.json").save(
+        PlexLogin("bench-client", FRIEND.token, plex.url, "Office", "2", "bob")
+    )
+    with Daemon(home) as daemon:
+        daemon.wait_for_log("following the Plex server at 127.0.0.1 live", timeout=15)
+        plex.play("1001", client=TV, offset_ms=300_000)  # the owner's: not on bob's socket
+        key = plex.play("1001", account=FRIEND, client=PHONE, offset_ms=200_000)
+        scrobble(fake, "start")
+        plex.stop_session(key, MOVIE_MS * 95 // 100)
+        scrobble(fake, "stop")
+        fake.wait_until(lambda: len(fake.history()) == 1, timeout=15)
+        assert len(fake.requests("/scrobble/start")) == 1
+        daemon.wait_for_log("not the server owner's: only its own account's plays")
+        assert FRIEND.token not in daemon.stderr() + daemon.stdout()
+        assert daemon.terminate() == 0

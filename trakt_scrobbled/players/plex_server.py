@@ -42,8 +42,8 @@ METADATA_CACHE = 64
 """Items whose metadata is kept; a household plays a few at a time."""
 METADATA_TTL = 3600.0
 """Seconds metadata is trusted (a fixed match shows up within the hour)."""
-MAX_MESSAGE = 1 << 20
-"""Bytes: a notification is a few hundred; a bigger one is refused, not buffered forever."""
+READ_CHUNK = 1 << 16
+"""Bytes read from the websocket at a time (httpx-ws's `max_message_size_bytes`)."""
 KEEPALIVE = 20.0
 """Seconds between websocket pings; a server that does not answer one in as long is gone."""
 
@@ -256,7 +256,7 @@ class PlexServer:
         async with aconnect_ws(
             NOTIFICATIONS,
             self._http,
-            max_message_size_bytes=MAX_MESSAGE,
+            max_message_size_bytes=READ_CHUNK,
             keepalive_ping_interval_seconds=KEEPALIVE,
             keepalive_ping_timeout_seconds=KEEPALIVE,
         ) as ws:
