@@ -235,6 +235,7 @@ class PlexLivePlayer:
             await self._follow()
         finally:
             self._emit = None
+            self._connected = False
             watchdog.cancel()
             tasks = [watchdog, *self._tasks]
             for task in tasks:
