@@ -7,13 +7,14 @@ dropped socket, a restart, a revoked token, garbage), and checks the events the 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
 
-from tests.fake_plex import FRIEND, KID, OWNER, OWNER_TOKEN, PHONE, TV, FakePlex
+from tests.fake_plex import FRIEND, KID, OWNER, OWNER_TOKEN, PHONE, TV, FakePlex, Session
 from tests.realplayers import EventRecorder, running, wait_until
 from trakt_scrobbled.events import (
     Ended,
@@ -386,3 +387,22 @@ async def test_buffering_is_neither_a_pause_nor_a_seek(plex: FakePlex) -> None:
         pause = await events.wait_for(Paused, after=1)
         assert pause.position == 103.0
         assert kinds(events) == [Playing, Paused]  # no Resumed, no Seeked around the buffering
+
+
+async def test_a_hostile_rating_key_never_reaches_a_url(plex: FakePlex) -> None:
+    hostile = "../../accounts?X-Plex-Token=x"
+    note = {
+        "sessionKey": "66",
+        "clientIdentifier": TV.identifier,
+        "ratingKey": hostile,
+        "key": "/library/metadata/1",
+        "viewOffset": 1000,
+        "state": "playing",
+    }
+    message = {"NotificationContainer": {"type": "playing", "PlaySessionStateNotification": [note]}}
+    async with live(plex) as (player, _):
+        with plex._lock:
+            plex.sessions["66"] = Session("66", hostile, TV, OWNER, "playing", 1000)
+        plex.send_raw(json.dumps(message))
+        await wait_until(lambda: player.ignored_counts() == {"not_found": 1}, 5, "ignored")
+    assert [p for p in plex.paths() if "accounts" in p or ".." in p] == []
