@@ -106,7 +106,9 @@ async def test_a_movie_played_paused_seeked_and_stopped(plex: FakePlex) -> None:
             Ended,
         ]
         assert player.ignored_counts() == {}
-        assert player.connections()[0].detail == f"{TV.title} ({OWNER.title}): idle"
+        server, tv = player.connections()
+        assert server.detail == "followed live (owner's token: every account's plays)"
+        assert tv.detail == f"{TV.title} ({OWNER.title}): idle"
 
 
 async def test_an_episode_carries_its_show_numbers_and_ids(plex: FakePlex) -> None:
@@ -203,6 +205,7 @@ async def test_a_token_not_the_owners_follows_its_own_plays(plex: FakePlex) -> N
         assert {e.source for e in events.events} == {PHONE_SOURCE}
         # 403 once, then never asked again
         assert plex.paths("/status/sessions") == ["/status/sessions"]
+        assert "its own plays only" in player.connections()[0].detail
         assert player.ignored_counts() == {}
 
 
@@ -372,6 +375,7 @@ async def test_a_session_key_reused_after_a_restart_is_looked_up_again(plex: Fak
         await wait_until(lambda: player.ignored_counts() == {"account": 1}, 5, "bob ignored")
         assert {e.source for e in events.events} == {TV_SOURCE}
         assert events.of(Paused) == []  # bob's pause is not the owner's
+        assert "not the owner" not in repr(player.connections())
         assert "tv-living-room" in repr(player.connections()) and FRIEND.token not in repr(
             LiveCredentials(plex.url, FRIEND.token, "x")
         )
