@@ -23,6 +23,7 @@ from trakt_scrobbled.config import (
     Config,
     ConfigError,
     OverrideType,
+    PlexMode,
     ServerConfig,
     diff_sections,
     load_config,
@@ -81,10 +82,12 @@ def overrides_of(config: Config) -> tuple[Override, ...]:
 
 def wants_listener(config: Config) -> bool:
     """Whether an enabled player takes webhooks (Plex in webhook mode); else no port is opened."""
-    return config.plex.enabled and getattr(config.plex, "mode", "webhook") == "webhook"
+    return config.plex.enabled and config.plex.mode is PlexMode.WEBHOOK
 
 
-def build_player(section: str, config: Config, clock: Clock) -> Player | None:
+def build_player(
+    section: str, config: Config, clock: Clock, paths: Paths | None = None
+) -> Player | None:
     """The adapter for one `[section]` of the config, or None when it is off."""
     if section == "mpv" and config.mpv.enabled:
         if not config.mpv.sockets:
@@ -99,6 +102,13 @@ def build_player(section: str, config: Config, clock: Clock) -> Player | None:
         return KodiPlayer(
             config.kodi.host, config.kodi.port, clock=clock, include_pvr=config.kodi.include_pvr
         )
+    if section == "plex" and config.plex.enabled and config.plex.mode is PlexMode.LIVE:
+        from trakt_scrobbled.players.plex_live import PlexLivePlayer
+        from trakt_scrobbled.plextv import PlexLoginStore, live_credentials
+
+        plex = config.plex
+        store = PlexLoginStore(paths.plex_login_file) if paths is not None else None
+        return PlexLivePlayer(lambda: live_credentials(plex, store), plex.accounts, clock=clock)
     if section == "plex" and config.plex.enabled:
         from trakt_scrobbled.players.plex import PlexPlayer
 
@@ -350,7 +360,7 @@ class App:
         return {} if self._supervisor is None else self._supervisor.players
 
     def _start_player(self, section: str) -> None:
-        player = build_player(section, self.config, self.clock)
+        player = build_player(section, self.config, self.clock, self.paths)
         if player is None or self._supervisor is None:
             return
         self._supervisor.start(section, player)
