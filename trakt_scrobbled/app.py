@@ -42,7 +42,7 @@ from trakt_scrobbled.trakt.refresh import TokenRefresher
 
 log = logging.getLogger(__name__)
 
-PLAYER_SECTIONS = ("mpv", "kodi", "plex")
+PLAYER_SECTIONS = ("mpv", "kodi", "plex", "jellyfin", "emby")
 
 
 def policy_of(config: Config) -> Policy:
@@ -88,6 +88,12 @@ def build_player(section: str, config: Config, clock: Clock) -> Player | None:
             server_url=config.plex.url,
             server_token=config.plex.token,
         )
+    if section in ("jellyfin", "emby"):
+        media_server = config.jellyfin if section == "jellyfin" else config.emby
+        if media_server.enabled:
+            from trakt_scrobbled.players.jellyfin import build_jellyfin
+
+            return build_jellyfin(section, media_server, clock=clock)
     return None
 
 
@@ -271,9 +277,9 @@ class App:
     def _mount(self, player: Player) -> None:
         """Serve the webhook routes a player offers on the listener."""
         for route in player.routes():
-            if route.name == "plex":
-                self.server.set_plex(route.secret, route.handler)
-            else:
+            try:
+                self.server.set_route(route.name, route.secret, route.handler)
+            except ValueError:
                 log.error("%s: the listener has no route /%s/", player.name, route.name)
 
     async def _stop_player(self, section: str) -> None:
@@ -282,8 +288,8 @@ class App:
             return
         player, task = entry
         for route in player.routes():
-            if route.name == "plex":
-                self.server.set_plex("", None)
+            with contextlib.suppress(ValueError):
+                self.server.set_route(route.name, "", None)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

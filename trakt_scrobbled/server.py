@@ -23,7 +23,7 @@ import logging
 import re
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -74,9 +74,24 @@ PlexHandler = Callable[[Mapping[str, Any]], object]
 StatusProvider = Callable[[], Mapping[str, Any]]
 """What `GET /status` serves (the same as `status --json`)."""
 
-_PLEX_PATH = re.compile(r"/plex/[^\s\"'?#]*")
-_MASKED = "/plex/***"
+_PLEX_PATH = re.compile(r"/(plex|jellyfin|emby)/[^\s\"'?#]*")
+_MASKED = r"/\1/***"
+WEBHOOK_ROUTES = frozenset({"plex", "jellyfin", "emby"})
+"""The `POST /{name}/{secret}` routes a player may mount (see `Route`)."""
+_PAYLOAD_FIELDS = frozenset({b"payload", b"data"})
+"""The form field holding the JSON: Plex's `payload`, Emby's `data`."""
 _TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass(slots=True)
+class _Mount:
+    """One mounted webhook route: its secret (as a digest for the comparison) and handler."""
+
+    secret: str = field(repr=False)
+    digest: bytes = field(repr=False)
+    handler: PlexHandler
+    warned: bool = False
+    """A wrong secret was logged once already (a misconfigured server would flood the log)."""
 
 
 class ServerError(Exception):
@@ -125,24 +140,23 @@ class LocalServer:
         self._port = port
         self._status = status
         self._max_body = max_body
-        self._secret_digest: bytes | None = None
-        self._secret = ""
-        self._on_webhook: PlexHandler | None = None
+        self._mounts: dict[str, _Mount] = {}
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], _Link] = {}
         self.set_plex(plex_secret, on_webhook)
 
     def set_plex(self, secret: str, handler: PlexHandler | None) -> None:
         """Enable webhooks with this secret and handler; an empty secret or no handler disables."""
-        self._warned_secret = False
+        self.set_route("plex", secret, handler)
+
+    def set_route(self, name: str, secret: str, handler: PlexHandler | None) -> None:
+        """Serve `POST /{name}/{secret}` (one of `WEBHOOK_ROUTES`) with `handler`, or stop."""
+        if name not in WEBHOOK_ROUTES:
+            raise ValueError(f"no webhook route /{name}/")
         if secret and handler is not None:
-            self._secret = secret
-            self._secret_digest = _digest(secret)
-            self._on_webhook = handler
+            self._mounts[name] = _Mount(secret, _digest(secret), handler)
         else:
-            self._secret = ""
-            self._secret_digest = None
-            self._on_webhook = None
+            self._mounts.pop(name, None)
 
     @property
     def port(self) -> int:
@@ -257,34 +271,37 @@ class LocalServer:
             if request.method not in ("GET", "HEAD"):
                 return _text(405, "use GET", ("Allow", "GET, HEAD"))
             return self._serve_status(link.peer)
-        if len(segments) == 3 and segments[1] == "plex" and segments[2]:
-            return await self._plex(link, request, urllib.parse.unquote(segments[2]))
+        if len(segments) == 3 and segments[1] in WEBHOOK_ROUTES and segments[2]:
+            name = segments[1]
+            return await self._webhook(name, link, request, urllib.parse.unquote(segments[2]))
         return _text(404, "not found")
 
     # --- routes ------------------------------------------------------------------------------
 
-    async def _plex(self, link: _Link, request: _Request, secret: str) -> _Answer:
-        handler, digest = self._on_webhook, self._secret_digest
+    async def _webhook(self, name: str, link: _Link, request: _Request, secret: str) -> _Answer:
+        mount = self._mounts.get(name)
         given = _digest(secret)
-        if handler is None or digest is None or not hmac.compare_digest(given, digest):
-            if handler is not None and not self._warned_secret:
-                self._warned_secret = True
+        if mount is None or not hmac.compare_digest(given, mount.digest):
+            if mount is not None and not mount.warned:
+                mount.warned = True
                 log.warning(
-                    "plex: a webhook came with a wrong secret (answered 404): paste the URL "
-                    "`trakt-scrobbled doctor` shows into Plex > Settings > Webhooks"
+                    "%s: a webhook came with a wrong secret (answered 404): paste the URL "
+                    "`trakt-scrobbled doctor` shows into the server's webhook settings",
+                    name,
                 )
             else:
-                log.debug("plex: a request with a wrong secret, or plex is off: 404")
+                log.debug("%s: a request with a wrong secret, or %s is off: 404", name, name)
             return _text(404, "not found")
+        handler = mount.handler
         if request.method != "POST":
             return _text(405, "use POST", ("Allow", "POST"))
         try:
             payload = await self._payload(link, request)
         except _Rejected as rejected:
-            log.info("plex: webhook refused (%s %s)", rejected.status, rejected.reason)
+            log.info("%s: webhook refused (%s %s)", name, rejected.status, rejected.reason)
             raise
         outcome = handler(payload)
-        log.debug("plex: webhook %.60s: %s", payload.get("event"), outcome)
+        log.debug("%s: webhook: %s", name, outcome)
         return _text(200, "ok")
 
     def _serve_status(self, peer: str | None) -> _Answer:
@@ -315,7 +332,7 @@ class LocalServer:
                 fields = urllib.parse.parse_qs(text, keep_blank_values=True, max_num_fields=64)
             except ValueError as err:
                 raise _Rejected(400, "malformed form") from err
-            values = fields.get("payload")
+            values = fields.get("payload") or fields.get("data")
             if not values:
                 raise _Rejected(400, "no payload field")
             return _json_object(values[0].encode("utf-8", "surrogatepass"))
@@ -341,8 +358,9 @@ class LocalServer:
 
     def _redact(self, text: str) -> str:
         text = _PLEX_PATH.sub(_MASKED, text)
-        secret = self._secret
-        return text.replace(secret, "***") if secret else text
+        for mount in self._mounts.values():
+            text = text.replace(mount.secret, "***")
+        return text
 
 
 # --- one connection -------------------------------------------------------------------------------
@@ -357,7 +375,7 @@ class _Request:
 
     @property
     def safe_path(self) -> str:
-        return _MASKED if self.path.startswith("/plex") else self.path
+        return _PLEX_PATH.sub(_MASKED, self.path)
 
 
 class _Link:
@@ -524,7 +542,7 @@ class _Form:
             raise _Rejected(400, "nested multipart")
         disposition = self._headers.get(b"content-disposition", b"").decode("latin-1")
         _, params = parse_options_header(disposition)
-        if self.payload is None and params.get(b"name") == b"payload":
+        if self.payload is None and params.get(b"name") in _PAYLOAD_FIELDS:
             self._kept = bytearray()
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
