@@ -22,6 +22,7 @@ from trakt_scrobbled.config import (
     Override,
     OverrideType,
     PlexConfig,
+    PlexMode,
     Problem,
     ScrobbleConfig,
     ServerConfig,
@@ -128,6 +129,14 @@ level = "DEBUG"
     assert config.plex.url == "http://plex.lan:32400"
     assert config.logging.level is LogLevel.DEBUG
     assert config.logging.level.numeric == 10
+
+
+def test_plex_live_mode_needs_no_secret(tmp_path: Path) -> None:
+    text = '[plex]\nenabled = true\nmode = " Live "\nplex_tv_url = "http://127.0.0.1:9/"\n'
+    config = load_config(write(tmp_path, text), {"HOME": "/home/u"})
+    assert config.plex.enabled and config.plex.mode is PlexMode.LIVE
+    assert config.plex.secret == "" and config.plex.plex_tv_url == "http://127.0.0.1:9"
+    assert load_config(None, {}).plex.mode is PlexMode.WEBHOOK  # what existing configs mean
 
 
 # ---------------------------------------------------------------------------- problems
@@ -280,8 +289,23 @@ PROBLEM_CASES = [
         "plex.secret",
         1,
         "required when plex.enabled is true (the webhook URL is "
-        "http://HOST:PORT/plex/SECRET); use at least 16 random characters",
+        "http://HOST:PORT/plex/SECRET); use at least 16 random characters "
+        '(or mode = "live": no webhooks, no Plex Pass needed)',
         id="plex-secret-required",
+    ),
+    pytest.param(
+        '[plex]\nmode = "websocket"\n',
+        "plex.mode",
+        2,
+        'must be "webhook" or "live", got "websocket"',
+        id="plex-mode-unknown",
+    ),
+    pytest.param(
+        '[plex]\nplex_tv_url = "plex.tv"\n',
+        "plex.plex_tv_url",
+        2,
+        'must be an http:// or https:// URL, got "plex.tv"',
+        id="plex-tv-url-not-a-url",
     ),
     pytest.param(
         '[plex]\naccounts = "alice"\n',

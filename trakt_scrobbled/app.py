@@ -17,7 +17,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from trakt_scrobbled import __version__
 from trakt_scrobbled.clock import Clock, SystemClock
-from trakt_scrobbled.config import Config, ConfigError, OverrideType, diff_sections, load_config
+from trakt_scrobbled.config import (
+    Config,
+    ConfigError,
+    OverrideType,
+    PlexMode,
+    diff_sections,
+    load_config,
+)
 from trakt_scrobbled.events import MediaType
 from trakt_scrobbled.filewatch import FileWatcher
 from trakt_scrobbled.history import iso
@@ -63,7 +70,9 @@ def overrides_of(config: Config) -> tuple[Override, ...]:
     )
 
 
-def build_player(section: str, config: Config, clock: Clock) -> Player | None:
+def build_player(
+    section: str, config: Config, clock: Clock, paths: Paths | None = None
+) -> Player | None:
     """The adapter for one `[section]` of the config, or None when it is off."""
     if section == "mpv" and config.mpv.enabled:
         if not config.mpv.sockets:
@@ -78,6 +87,13 @@ def build_player(section: str, config: Config, clock: Clock) -> Player | None:
         return KodiPlayer(
             config.kodi.host, config.kodi.port, clock=clock, include_pvr=config.kodi.include_pvr
         )
+    if section == "plex" and config.plex.enabled and config.plex.mode is PlexMode.LIVE:
+        from trakt_scrobbled.players.plex_live import PlexLivePlayer
+        from trakt_scrobbled.plextv import PlexLoginStore, live_credentials
+
+        plex = config.plex
+        store = PlexLoginStore(paths.plex_login_file) if paths is not None else None
+        return PlexLivePlayer(lambda: live_credentials(plex, store), plex.accounts, clock=clock)
     if section == "plex" and config.plex.enabled:
         from trakt_scrobbled.players.plex import PlexPlayer
 
@@ -265,7 +281,7 @@ class App:
         await self.server.stop()
 
     def _start_player(self, section: str) -> None:
-        player = build_player(section, self.config, self.clock)
+        player = build_player(section, self.config, self.clock, self.paths)
         if player is None:
             return
         task = asyncio.get_running_loop().create_task(

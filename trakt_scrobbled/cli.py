@@ -84,6 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmd("doctor", "check config, login, Trakt, players and the service")
 
+    p = cmd("plex", "Plex commands")
+    psub = p.add_subparsers(dest="plex_action", metavar="ACTION", required=True)
+    pl = psub.add_parser(
+        "login", help="sign in to Plex with a PIN and pick the server live mode follows"
+    )
+    _add_common(pl)
+    pl.add_argument("--server", metavar="NAME", help="the server to follow, by its name")
+
     p = cmd("service", "the systemd user service")
     ssub = p.add_subparsers(dest="service_action", metavar="ACTION", required=True)
     i = ssub.add_parser("install", help="write the user unit for this installation")
@@ -103,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "identify": cmd_identify,
         "config": cmd_config,
         "doctor": cmd_doctor,
+        "plex": cmd_plex,
         "service": cmd_service,
     }
     handler = handlers.get(args.command)
@@ -235,6 +244,42 @@ async def _login(config: Config, paths: Paths) -> int:
             f"({err.strerror}): fix that and run the login again"
         ) from err
     print(f"Logged in. The token is stored in {paths.token_file}.")
+    return EXIT_OK
+
+
+def cmd_plex(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """`plex login`: Plex's PIN flow; the token goes to the state folder, never to the screen."""
+    from trakt_scrobbled.clock import SystemClock
+    from trakt_scrobbled.config import PlexMode
+    from trakt_scrobbled.plextv import PlexLoginFailed, PlexLoginStore, log_in
+
+    config, paths = _load(args, env)
+    store = PlexLoginStore(paths.plex_login_file)
+    try:
+        ensure_state_dir(paths)
+        login = asyncio.run(
+            log_in(
+                config.plex,
+                store,
+                SystemClock(),
+                lambda text: print(text, flush=True),
+                server_name=args.server,
+            )
+        )
+    except PlexLoginFailed as err:
+        raise UserError(f"plex login: {err}") from err
+    except OSError as err:
+        raise UserError(f"plex login: cannot use {paths.state_dir} ({err.strerror})") from err
+    except KeyboardInterrupt:
+        print("\nlogin cancelled", file=sys.stderr)
+        return 130
+    who = f" as {login.account}" if login.account else ""
+    server = f"{login.server_name} at {login.url}" if login.server_name else login.url
+    print(f"Logged in to Plex{who}. Server: {server}. Stored in {store.path}.")
+    if not (config.plex.enabled and config.plex.mode is PlexMode.LIVE):
+        print('To follow it, set [plex] enabled = true and mode = "live" in the config.')
+    else:
+        print("A running daemon picks it up within a minute.")
     return EXIT_OK
 
 

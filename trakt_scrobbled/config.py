@@ -37,6 +37,7 @@ __all__ = [
     "MediaServerConfig",
     "MediaServerMode",
     "PlexConfig",
+    "PlexMode",
     "Problem",
     "ScrobbleConfig",
     "ServerConfig",
@@ -77,6 +78,13 @@ class MediaServerMode(StrEnum):
     """Its WebSocket and `/Sessions`, with an API key (no plugin needed)."""
     WEBHOOK = "webhook"
     """It posts to the local listener (Jellyfin's Webhook plugin, Emby Premiere's webhooks)."""
+
+
+class PlexMode(StrEnum):
+    WEBHOOK = "webhook"
+    """Plex pushes webhooks to the local listener (needs Plex Pass)."""
+    LIVE = "live"
+    """We follow the server's notification websocket (any Plex account)."""
 
 
 class OverrideType(StrEnum):
@@ -125,12 +133,17 @@ class KodiConfig:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlexConfig:
     enabled: bool = False
+    mode: PlexMode = PlexMode.WEBHOOK
     secret: str = field(default="", repr=False)
+    """The webhook URL's secret (webhook mode only)."""
     accounts: tuple[str, ...] = ()
-    """Account names whose plays count; empty means only the webhook owner's."""
+    """Account names whose plays count; empty means only the owner's."""
     url: str = ""
-    """The Plex server, for `/status/sessions`; empty when not set."""
+    """The Plex server; empty when not set (live mode then takes the one `plex login` chose)."""
     token: str = field(default="", repr=False)
+    """Empty: live mode takes the one `plex login` stored."""
+    plex_tv_url: str = "https://plex.tv"
+    """Where `plex login` asks for a PIN and the account's servers (a test server in tests)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -652,15 +665,23 @@ def _plex(t: Mapping[str, object], c: _Checker) -> PlexConfig:
     d = PlexConfig()
     c.unknown_keys(t, ("plex",), _known(PlexConfig))
     enabled = c.boolean(t, ("plex", "enabled"), d.enabled)
+    mode_key: _Key = ("plex", "mode")
+    mode_text = c.string(t, mode_key, d.mode.value)
+    try:
+        mode = PlexMode(mode_text.strip().lower())
+    except ValueError:
+        c.add(mode_key, f'must be "webhook" or "live", got {_show(mode_text)}')
+        mode = d.mode
     secret_key: _Key = ("plex", "secret")
     secret = c.string(t, secret_key, d.secret, secret=True)
     if not secret:
-        if enabled:
+        if enabled and mode is PlexMode.WEBHOOK:
             c.add(
                 secret_key,
                 "required when plex.enabled is true (the webhook URL is "
                 "http://HOST:PORT/plex/SECRET); use at least "
-                f"{MIN_SECRET_LENGTH} random characters",
+                f"{MIN_SECRET_LENGTH} random characters "
+                '(or mode = "live": no webhooks, no Plex Pass needed)',
             )
     elif not _URL_SAFE.fullmatch(secret):
         c.add(secret_key, "may only hold letters, digits and - _ . ~ (it goes into a URL)")
@@ -677,12 +698,17 @@ def _plex(t: Mapping[str, object], c: _Checker) -> PlexConfig:
     token = c.string(t, ("plex", "token"), d.token, secret=True)
     if token != token.strip():
         c.add(("plex", "token"), "has spaces around it (a copy-and-paste slip?)")
+    plex_tv_url = c.string(t, ("plex", "plex_tv_url"), d.plex_tv_url).strip()
+    if _url_problem(plex_tv_url, c, ("plex", "plex_tv_url")):
+        plex_tv_url = d.plex_tv_url
     return PlexConfig(
         enabled=enabled,
+        mode=mode,
         secret=secret,
         accounts=accounts,
         url=url.rstrip("/"),
         token=token,
+        plex_tv_url=plex_tv_url.rstrip("/"),
     )
 
 

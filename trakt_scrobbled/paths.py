@@ -20,6 +20,7 @@ APP_NAME = "trakt-scrobbled"
 CONFIG_FILE_NAME = "config.toml"
 DB_FILE_NAME = "state.db"
 TOKEN_FILE_NAME = "token.json"  # noqa: S105 - a file name
+PLEX_LOGIN_FILE_NAME = "plex.json"
 STATE_DIR_MODE = 0o700
 
 
@@ -37,6 +38,11 @@ class Paths:
     @property
     def token_file(self) -> Path:
         return self.state_dir / TOKEN_FILE_NAME
+
+    @property
+    def plex_login_file(self) -> Path:
+        """What `plex login` stored: the Plex server and its token (mode 0600)."""
+        return self.state_dir / PLEX_LOGIN_FILE_NAME
 
 
 def home_dir(env: Mapping[str, str]) -> Path:

@@ -38,7 +38,7 @@ from trakt_scrobbled.events import (
 from trakt_scrobbled.logonce import LogOnce
 from trakt_scrobbled.players import Connection, Emit, Route
 
-__all__ = ["Outcome", "PlexPlayer"]
+__all__ = ["AccountFilter", "Outcome", "PlexPlayer", "read_item"]
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +294,39 @@ def _is_live(meta: Mapping[str, Any]) -> bool:
     return guid.startswith("tv.plex.providers.epg")
 
 
+def read_item(meta: Mapping[str, Any]) -> MediaInfo | Outcome:
+    """What a Plex `Metadata` object is, or why it is not scrobbled.
+
+    Shared by webhooks and live mode (`plex_live`): the same item is the same `MediaInfo`
+    whichever way Plex told us about it.
+    """
+    media_type = _MEDIA_TYPES.get(str(meta.get("type")))
+    section = meta.get("librarySectionType")
+    if media_type is None or (section is not None and not _is_show_or_movie(section)):
+        return Outcome.MEDIA_TYPE
+    if "extraType" in meta or meta.get("subtype") == "trailer":
+        return Outcome.MEDIA_TYPE
+    if _is_live(meta):
+        return Outcome.LIVE
+    return _media(meta, media_type)
+
+
+class AccountFilter:
+    """Whose plays count: the `accounts` listed by name, or (none listed) the owner's own."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = frozenset(a.strip().casefold() for a in names if a.strip())
+
+    def __bool__(self) -> bool:
+        return bool(self.names)
+
+    def allows(self, name: str | None, *, own: bool) -> bool:
+        """`own`: the play is the token's (or webhook's) owner's."""
+        if self.names:
+            return (name or "").strip().casefold() in self.names
+        return own
+
+
 # --- the adapter --------------------------------------------------------------------------------
 
 
@@ -311,7 +344,7 @@ class PlexPlayer:
         server_url: str = "",
         server_token: str = "",
     ) -> None:
-        self._accounts = frozenset(a.strip().casefold() for a in accounts if a.strip())
+        self._accounts = AccountFilter(accounts)
         self._secret = secret
         self._clock: Clock = clock if clock is not None else SystemClock()
         self._server_url = server_url.strip().rstrip("/")
@@ -394,25 +427,16 @@ class PlexPlayer:
             return Outcome.EVENT
         event = _Event(name)
         account = _text(_dict(payload.get("Account")).get("title")) or ""
-        if self._accounts:
-            if account.strip().casefold() not in self._accounts:
-                return Outcome.ACCOUNT
-        elif payload.get("user") is not True:
+        if not self._accounts.allows(account, own=payload.get("user") is True):
             return Outcome.ACCOUNT
         meta = _dict(payload.get("Metadata"))
-        media_type = _MEDIA_TYPES.get(str(meta.get("type")))
-        section = meta.get("librarySectionType")
-        if media_type is None or (section is not None and not _is_show_or_movie(section)):
-            return Outcome.MEDIA_TYPE
-        if "extraType" in meta or meta.get("subtype") == "trailer":
-            return Outcome.MEDIA_TYPE
-        if _is_live(meta):
-            return Outcome.LIVE
+        media = read_item(meta)
+        if isinstance(media, Outcome):
+            return media
         player = _dict(payload.get("Player"))
         uuid = _key_text(player.get("uuid"))
         if uuid is None:
             return Outcome.NO_PLAYER
-        media = _media(meta, media_type)
         offset = _millis(meta.get("viewOffset"))
         if offset is not None and media.duration is not None:
             offset = min(offset, media.duration)

@@ -10,14 +10,13 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from trakt_scrobbled.clock import Clock
+from trakt_scrobbled.privatefile import write_private
 from trakt_scrobbled.trakt.client import TraktClient
 from trakt_scrobbled.trakt.errors import TraktError, Unauthorized
 
@@ -75,7 +74,6 @@ class TokenStore:
             return None
 
     def save(self, token: Token) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         payload = json.dumps(
             {
                 "access_token": token.access_token,
@@ -83,24 +81,7 @@ class TokenStore:
                 "expires_at": token.expires_at,
             }
         ).encode()
-        fd, tmp = tempfile.mkstemp(prefix=".token-", dir=self.path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_private(self.path, payload)
 
     def delete(self) -> None:
         with contextlib.suppress(FileNotFoundError):
