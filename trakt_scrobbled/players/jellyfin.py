@@ -660,6 +660,7 @@ class MediaServerLive:
         """Sources shown playing since this connection opened: their stop can be believed."""
         self._unconfirmed: dict[str, float] = {}
         """Plays the server does not show right now, by source, since when."""
+        self._ignored: OrderedDict[tuple[str, str, str], None] = OrderedDict()
 
     # --- the Player protocol -----------------------------------------------------------------
 
@@ -808,14 +809,24 @@ class MediaServerLive:
             else:
                 self._unconfirmed.setdefault(source, now)
 
+    def _ignore(self, source: str, item: Mapping[str, Any], outcome: str) -> str:
+        """Count an ignored play once, not once per message that shows it again."""
+        key = (source, str(item.get("Id"))[:64], outcome)
+        if key not in self._ignored:
+            self._ignored[key] = None
+            self._counts.outcome(outcome)
+            while len(self._ignored) > MAX_KNOWN:
+                self._ignored.popitem(last=False)
+        return outcome
+
     def _take(self, source: str, session: Mapping[str, Any], item: Mapping[str, Any]) -> str:
         user = _text(session.get("UserName"))
         allowed = self._users.allows(user, _key_text(session.get("UserId")))
         if not allowed:
-            return "ignored:user"  # not counted: the same session comes in every message
+            return self._ignore(source, item, "ignored:user")
         media = read_item(item)
         if isinstance(media, str):
-            return f"ignored:{media}"
+            return self._ignore(source, item, f"ignored:{media}")
         state = _dict(session.get("PlayState"))
         position = _ticks(state.get("PositionTicks"))
         paused = _flag(state.get("IsPaused"))
