@@ -1,0 +1,95 @@
+"""Jellyfin end to end: the daemon, its listener or the fake Jellyfin's WebSocket, out to the
+fake Trakt. The duplicate class the Jellyfin Trakt plugin's users suffer (repeated
+`PlaybackStop`, `PlayedToCompletion` again and again) must leave exactly one watched record."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.daemon import Daemon, Home, log_in
+from tests.fake_jellyfin import ALICE, API_KEY, BOB, FakeJellyfin, movie
+from tests.fake_trakt import FakeTrakt, RecordedRequest
+from tests.test_player_jellyfin import jf_hook
+
+pytestmark = [pytest.mark.timeout(120)]
+
+SECRET = "jf-k3rv9b2nq8x1m4z7w5y6"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTrakt]:
+    with FakeTrakt() as fake:
+        fake.add_movie("The Matrix", 1999, trakt=481, imdb="tt0133093", tmdb=603)
+        yield fake
+
+
+def scrobble(fake: FakeTrakt, verb: str, n: int = 1) -> RecordedRequest:
+    return fake.wait_for(lambda r: r.path == f"/scrobble/{verb}", count=n, timeout=15)
+
+
+def test_repeated_stops_and_completions_leave_one_watched_record(
+    tmp_path: Path, fake: FakeTrakt
+) -> None:
+    players = (
+        '[mpv]\nenabled = false\n\n[jellyfin]\nenabled = true\nmode = "webhook"\n'
+        f'secret = "{SECRET}"\nusers = ["alice"]\n'
+    )
+    home = Home.create(tmp_path, fake.url, players=players)
+    log_in(fake, home)
+    with Daemon(home) as daemon:
+        daemon.wait_for_log("ready")
+        url = f"http://127.0.0.1:{home.server_port}/jellyfin/{SECRET}"
+
+        def post(body: dict[str, Any]) -> None:
+            assert httpx.post(url, json=body, timeout=10).status_code == 200
+
+        post(jf_hook("PlaybackStart", 0))
+        assert scrobble(fake, "start").json["movie"]["ids"]["imdb"] == "tt0133093"
+        post(jf_hook("PlaybackProgress", 100, IsPaused=True))
+        assert scrobble(fake, "stop").json["progress"] == pytest.approx(50.0, abs=1.0)
+        post(jf_hook("PlaybackProgress", 100))
+        scrobble(fake, "start", 2)
+        for _ in range(10):  # what the plugin's users see: the stop, again and again
+            post(jf_hook("PlaybackProgress", 199))
+            post(jf_hook("PlaybackStop", 199, PlayedToCompletion=True))
+            post(jf_hook("PlaybackStop", 200, PlayedToCompletion="True"))
+        end = scrobble(fake, "stop", 2)
+        assert end.json["progress"] >= 99.0
+        fake.wait_until(lambda: len(fake.history()) == 1)
+        post(jf_hook("PlaybackStop", 200, PlayedToCompletion=True))
+        # A later play's start goes out after anything the stops above could have queued.
+        post(jf_hook("PlaybackStart", 0, DeviceId="another-tv"))
+        scrobble(fake, "start", 3)
+        assert len(fake.history()) == 1
+        assert len(fake.requests("/scrobble/stop")) == 2  # the pause and the one watch
+
+
+def test_live_mode_two_users_pause_and_stop(tmp_path: Path, fake: FakeTrakt) -> None:
+    with FakeJellyfin() as jf:
+        players = (
+            "[mpv]\nenabled = false\n\n[jellyfin]\nenabled = true\n"
+            f'url = "{jf.url}"\napi_key = "{API_KEY}"\n'
+        )
+        home = Home.create(tmp_path, fake.url, players=players)
+        log_in(fake, home)
+        jf.play("tv", ALICE, movie(runtime=200.0), 0.0)
+        jf.play("phone", BOB, movie("mv2", runtime=200.0), 0.0)  # not the owner's: ignored
+        with Daemon(home) as daemon:
+            daemon.wait_for_log("ready")
+            daemon.wait_for_log("following the server")
+            jf.progress("tv", 10.0)
+            scrobble(fake, "start")
+            jf.pause("tv", 100.0)
+            assert scrobble(fake, "stop").json["progress"] == pytest.approx(50.0, abs=1.0)
+            jf.resume("tv", 100.0)
+            scrobble(fake, "start", 2)
+            jf.seek("tv", 185.0)  # the client's last report before it stops
+            jf.stop_playing("tv", 190.0)  # the server forgets the position: it is estimated
+            scrobble(fake, "stop", 2)
+            fake.wait_until(lambda: len(fake.history()) == 1)
+        assert len(fake.requests("/scrobble/start")) == 2
