@@ -152,7 +152,7 @@ class FakeJellyfin:
         """Each socket, and whether it subscribed to sessions."""
         self.connects = 0
         self.pushed: list[float] = []
-        """`time.perf_counter()` of each `Sessions` message pushed (the bench's clock)."""
+        """`time.monotonic()` of each `Sessions` message pushed (the bench's clock)."""
 
     def __enter__(self) -> Self:
         return self.start()
@@ -309,7 +309,7 @@ class FakeJellyfin:
 
     async def _push_sessions(self) -> None:
         text = json.dumps({"MessageType": "Sessions", "Data": self._snapshot()})
-        self.pushed.append(time.perf_counter())
+        self.pushed.append(time.monotonic())
         for ws, subscribed in list(self._sockets.items()):
             if subscribed and not ws.closed:
                 await ws.send_str(text)
