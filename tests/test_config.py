@@ -18,6 +18,7 @@ from trakt_scrobbled.config import (
     KodiConfig,
     LoggingConfig,
     LogLevel,
+    MediaServerConfig,
     MpvConfig,
     Override,
     OverrideType,
@@ -41,6 +42,8 @@ SECTION_CLASSES: dict[str, type] = {
     "mpv": MpvConfig,
     "kodi": KodiConfig,
     "plex": PlexConfig,
+    "jellyfin": MediaServerConfig,
+    "emby": MediaServerConfig,
     "server": ServerConfig,
     "logging": LoggingConfig,
 }
