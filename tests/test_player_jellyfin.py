@@ -423,3 +423,59 @@ def test_config_tables() -> None:
     assert "jellyfin.secret" in text and "jellyfin.users" in text and "shhh" not in text
     with pytest.raises(ConfigError, match=r"jellyfin\.url"):
         parse_config("[jellyfin]\nenabled = true\n", {})
+
+
+def readme_template() -> str:
+    """The Generic destination template the README tells users to paste."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```handlebars\n", 1)[1].split("```", 1)[0]
+    return "\n".join(line.strip() for line in block.splitlines())
+
+
+def render(template: str, values: dict[str, object]) -> str:
+    """What the plugin makes of it: each `{{Var}}` its value as text, a missing one empty."""
+    import re
+
+    def one(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        return "" if value is None else str(value).replace('"', '\\"')
+
+    return re.sub(r"\{\{(\w+)\}\}", one, template)
+
+
+async def test_the_readme_template_renders_to_what_the_adapter_reads() -> None:
+    template = readme_template()
+    values: dict[str, object] = {
+        "NotificationType": "PlaybackProgress",
+        "ItemId": "3f2a9c1e-0000-4000-8000-00000000ab12",
+        "ItemType": "Episode",
+        "Name": 'The "One" Where',
+        "Year": 2008,
+        "SeriesName": "Breaking Bad",
+        "SeasonNumber": 1,
+        "EpisodeNumber": 1,
+        "EpisodeNumberEnd": 2,
+        "Provider_tvdb": "349232",
+        "PlaybackPositionTicks": 300 * TICKS,
+        "RunTimeTicks": 3480 * TICKS,
+        "IsPaused": True,  # C# renders "True"
+        "NotificationUsername": "alice",
+        "UserId": ALICE.id,
+        "DeviceId": "dev-1",
+        "DeviceName": "TV",
+        "ClientName": "Jellyfin Android TV",
+    }
+    body = json.loads(render(template, values))
+    item = read_webhook_item(body)
+    assert not isinstance(item, str)
+    assert (item.title, item.season, item.episode, item.ids) == ('The "One" Where', 1, 1, Ids())
+    async with hooks() as (player, events):
+        start = {**body, "NotificationType": "PlaybackStart", "IsPaused": "False"}
+        assert player.handle(start) == "accepted"
+        assert player.handle(body) == "accepted"
+        assert [type(e) for e in events.events] == [Playing, Paused]
+        assert events.events[1] == Paused("jellyfin:dev-1", 300.0)
+        stop = json.loads(render(template, {**values, "NotificationType": "PlaybackStop"}))
+        assert player.handle(stop) == "accepted"  # PlayedToCompletion left out: ""
