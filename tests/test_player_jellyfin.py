@@ -479,3 +479,33 @@ async def test_the_readme_template_renders_to_what_the_adapter_reads() -> None:
         assert events.events[1] == Paused("jellyfin:dev-1", 300.0)
         stop = json.loads(render(template, {**values, "NotificationType": "PlaybackStop"}))
         assert player.handle(stop) == "accepted"  # PlayedToCompletion left out: ""
+
+
+# --- doctor ----------------------------------------------------------------------------------
+
+
+async def test_doctor_checks_the_server_the_key_and_what_it_sees(jf: FakeJellyfin) -> None:
+    from trakt_scrobbled.config import MediaServerConfig, ServerConfig
+    from trakt_scrobbled.doctor import CheckStatus, check_media_server
+
+    server = ServerConfig()
+    assert await check_media_server("jellyfin", MediaServerConfig(), server) == ()
+    jf.play(TV, ALICE, movie())
+    jf.play(PHONE, BOB, episode())
+    good = MediaServerConfig(enabled=True, url=jf.url, api_key=API_KEY)
+    (check,) = await check_media_server("jellyfin", good, server)
+    assert check.status is CheckStatus.OK
+    assert "2 sessions (2 playing)" in check.message and "plays of alice" in check.message
+    wrong = MediaServerConfig(enabled=True, url=jf.url, api_key="wrong-KEY-zzz")
+    (check,) = await check_media_server("jellyfin", wrong, server)
+    assert check.status is CheckStatus.FAIL and "refused the API key" in check.message
+    assert "wrong-KEY-zzz" not in check.render()
+    down = MediaServerConfig(enabled=True, url="http://127.0.0.1:9", api_key=API_KEY)
+    (check,) = await check_media_server("jellyfin", down, server)
+    assert check.status is CheckStatus.FAIL and "did not answer" in check.message
+    hook = MediaServerConfig(
+        enabled=True, mode=MediaServerMode.WEBHOOK, secret="s3cr3t-s3cr3t-s3cr3t", users=("a",)
+    )
+    (check,) = await check_media_server("emby", hook, server)
+    assert "/emby/<your [emby] secret>" in check.message
+    assert "s3cr3t" not in check.render()

@@ -31,6 +31,7 @@ from trakt_scrobbled.config import (
     Config,
     ConfigError,
     KodiConfig,
+    MediaServerConfig,
     MpvConfig,
     PlexConfig,
     ServerConfig,
@@ -60,6 +61,7 @@ __all__ = [
     "check_daemon",
     "check_kodi",
     "check_login",
+    "check_media_server",
     "check_mpv",
     "check_plex",
     "check_service",
@@ -525,6 +527,62 @@ def check_plex(plex: PlexConfig, server: ServerConfig) -> tuple[Check, ...]:
     return (_ok("plex", f"paste {url} into Plex Web > Settings > Webhooks", hint),)
 
 
+async def check_media_server(
+    name: str, media: MediaServerConfig, server: ServerConfig, *, wait: float = LOCAL_TIMEOUT
+) -> tuple[Check, ...]:
+    """`[jellyfin]` or `[emby]`: the server answers, takes the key, and what it lets us see."""
+    from trakt_scrobbled.config import MediaServerMode
+    from trakt_scrobbled.players.jellyfin_server import Flavour, MediaServer, MediaServerError
+
+    if not media.enabled:
+        return ()
+    flavour = Flavour(name)
+    checks: list[Check] = []
+    if media.mode is MediaServerMode.WEBHOOK:
+        host = server.host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
+            host = "<this machine's address>"
+        elif ":" in host:
+            host = f"[{host}]"
+        where = (
+            "the Webhook plugin's Generic destination (the README gives its template)"
+            if flavour is Flavour.JELLYFIN
+            else "Emby > Settings > Webhooks (needs Emby Premiere)"
+        )
+        url = f"http://{host}:{server.port}/{name}/<your [{name}] secret>"
+        checks.append(_ok(name, f"paste {url} into {where}"))
+        if not (media.url and media.api_key):
+            return tuple(checks)
+    try:
+        async with asyncio.timeout(wait), MediaServer(flavour, media.url, media.api_key) as api:
+            info = await api.info()
+            owner = await api.owner()
+            sessions = await api.sessions()
+    except TimeoutError:
+        return (
+            *checks,
+            _fail(name, f"the {flavour.label} server at {media.url} did not answer in {wait:g} s"),
+        )
+    except MediaServerError as err:
+        hint = f"check [{name}] url, and api_key ({flavour.label}: Dashboard > API Keys)"
+        return (*checks, _fail(name, str(err), hint))
+    version = str(info.get("Version") or "?")
+    playing = sum(1 for s in sessions if isinstance(s.get("NowPlayingItem"), dict))
+    whose = ", ".join(media.users) if media.users else ", ".join(owner.names) or "nobody"
+    checks.append(
+        _ok(
+            name,
+            f"{flavour.label} {version} at {media.url} takes the key; it shows {len(sessions)} "
+            f"sessions ({playing} playing); scrobbling the plays of {whose}",
+        )
+    )
+    if not media.users and not owner.names:
+        checks.append(
+            _fail(name, "the key belongs to no user and the server has no administrator", "")
+        )
+    return tuple(checks)
+
+
 # --- the daemon and the service --------------------------------------------------------------
 
 
@@ -691,6 +749,9 @@ async def diagnose(
             yield check
         for check in check_plex(config.plex, config.server):
             yield check
+        for name, media in (("jellyfin", config.jellyfin), ("emby", config.emby)):
+            for check in await check_media_server(name, media, config.server, wait=local_wait):
+                yield check
         for check in await check_daemon(config.server, wait=local_wait):
             yield check
     for check in await check_service(env, systemctl=systemctl, wait=local_wait):
