@@ -66,9 +66,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Flavour",
+    "Malformed",
     "MediaServerLive",
     "MediaServerWebhooks",
     "build_jellyfin",
+    "parse_message",
     "read_item",
     "read_webhook_item",
 ]
@@ -728,7 +730,11 @@ class MediaServerLive:
         if self._users.needs_owner:
             self._users.owner = await server.owner()
         self._confirmed.clear()
-        self._snapshot(await server.sessions())
+        sessions = await server.sessions()
+        try:
+            self._snapshot(sessions)
+        except Exception:
+            log.exception("%s: could not read the server's sessions", self.name)
 
     def _opened(self, server: MediaServer) -> None:
         if not self._connected:
