@@ -11,7 +11,8 @@ import json
 import subprocess
 import sys
 
-KEPT_OUT = ("guessit", "rebulk", "babelfish", "aiohttp", "yarl", "multidict")
+KEPT_OUT = ("guessit", "rebulk", "babelfish", "aiohttp", "yarl", "multidict", "httpx_ws", "wsproto")
+"""httpx-ws and wsproto load only when Plex live mode connects."""
 
 
 def test_the_daemon_modules_leave_the_heavy_libraries_out() -> None:

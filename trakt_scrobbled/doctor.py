@@ -34,6 +34,7 @@ from trakt_scrobbled.config import (
     MediaServerConfig,
     MpvConfig,
     PlexConfig,
+    PlexMode,
     ServerConfig,
     TraktConfig,
     load_config,
@@ -64,6 +65,7 @@ __all__ = [
     "check_media_server",
     "check_mpv",
     "check_plex",
+    "check_plex_live",
     "check_service",
     "check_state",
     "check_token",
@@ -510,7 +512,7 @@ async def _kodi_ping(reader: asyncio.StreamReader, writer: asyncio.StreamWriter)
 
 def check_plex(plex: PlexConfig, server: ServerConfig) -> tuple[Check, ...]:
     """The webhook URL to paste into Plex, with the secret masked: it never reaches a screen."""
-    if not plex.enabled:
+    if not plex.enabled or plex.mode is PlexMode.LIVE:
         return ()
     host = server.host
     if host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
@@ -580,6 +582,77 @@ async def check_media_server(
         checks.append(
             _fail(name, "the key belongs to no user and the server has no administrator", "")
         )
+    return tuple(checks)
+
+
+async def check_plex_live(
+    plex: PlexConfig, paths: Paths, *, wait: float = LOCAL_TIMEOUT
+) -> tuple[Check, ...]:
+    """Live mode: the server answers, takes the token and its websocket, and what it shows."""
+    if not (plex.enabled and plex.mode is PlexMode.LIVE):
+        return ()
+    from trakt_scrobbled.players.plex_server import (
+        PlexError,
+        PlexForbidden,
+        PlexServer,
+        PlexUnauthorized,
+    )
+    from trakt_scrobbled.plextv import PlexLoginStore, live_credentials
+
+    login_hint = "run `trakt-scrobbled plex login` (or set [plex] url and token)"
+    creds = live_credentials(plex, PlexLoginStore(paths.plex_login_file))
+    if not creds.url or not creds.token:
+        return (_fail("plex", "live mode has no Plex server or token yet", login_hint),)
+    checks: list[Check] = []
+    async with PlexServer(
+        creds.url,
+        creds.token,
+        client_identifier=creds.client_identifier,
+        clock=SystemClock(),
+        timeout=wait,
+    ) as server:
+        try:
+            identity = await server.identity()
+        except PlexError as err:
+            return (_fail("plex", str(err), "check [plex] url, or run `plex login` again"),)
+        version = identity.get("version")
+        checks.append(
+            _ok("plex", f"the Plex server at {server.host} answers (version {version or '?'})")
+        )
+        try:
+            await server.open_notifications()
+        except PlexUnauthorized:
+            checks.append(_fail("plex", "the server refuses the token (401)", login_hint))
+            return tuple(checks)
+        except PlexError as err:
+            checks.append(_fail("plex", f"no notification websocket: {err}"))
+            return tuple(checks)
+        checks.append(_ok("plex", "the token opens the server's notification websocket"))
+        try:
+            sessions = await server.sessions()
+        except (PlexForbidden, PlexUnauthorized):
+            hint = ""
+            if plex.accounts:
+                hint = "[plex] accounts cannot apply: this token sees no other account's plays"
+            checks.append(
+                _note(
+                    "plex",
+                    "the token is not the server owner's: only its own account's plays are "
+                    "followed",
+                    hint,
+                )
+            )
+        except PlexError as err:
+            checks.append(_fail("plex", f"cannot read the server's sessions: {err}"))
+        else:
+            whose = ", ".join(plex.accounts) if plex.accounts else "the owner's own"
+            checks.append(
+                _ok(
+                    "plex",
+                    f"the token is the server owner's: it sees every account's plays "
+                    f"({len(sessions)} now); scrobbled: {whose}",
+                )
+            )
     return tuple(checks)
 
 
@@ -760,6 +833,8 @@ async def diagnose(
         for check in await check_kodi(config.kodi, wait=local_wait):
             yield check
         for check in check_plex(config.plex, config.server):
+            yield check
+        for check in await check_plex_live(config.plex, paths, wait=local_wait):
             yield check
         for name, media in (("jellyfin", config.jellyfin), ("emby", config.emby)):
             for check in await check_media_server(name, media, config.server, wait=local_wait):

@@ -17,6 +17,10 @@ class LogOnce:
             self._keys.add(key)
             self._log.log(level, message, *args)
 
+    def said(self, key: str) -> bool:
+        """Whether `key` was said and not cleared since."""
+        return key in self._keys
+
     def clear(self, key: str) -> bool:
         """Forget `key`; True when it had been said (so the recovery is worth saying)."""
         if key in self._keys:

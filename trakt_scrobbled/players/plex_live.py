@@ -23,7 +23,7 @@ import json
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -70,8 +70,9 @@ MAX_RETRY = 15.0
 """Seconds: reconnect backoff doubles from FIRST_RETRY up to this."""
 REFUSED_RETRY = 60.0
 """Seconds between tries while the token is refused (a new `plex login` is picked up then)."""
-STABLE = 5.0
-"""Seconds a connection must last for the backoff to start over."""
+STABLE = 1.0
+"""Seconds a connection must last for the backoff to start over (a server that takes the
+connection and drops it at once is retried ever more slowly)."""
 GONE_AFTER = 60.0
 """Seconds a play the server no longer shows may take to come back before it ends."""
 CHECK_EVERY = 1.0
@@ -93,7 +94,7 @@ class LiveCredentials:
     """Where the server is and how to talk to it, read afresh before every connection."""
 
     url: str
-    token: str
+    token: str = field(repr=False)
     client_identifier: str
     account_id: str | None = None
     """The token's own plex.tv account id, when `plex login` learnt it."""
@@ -131,6 +132,8 @@ class _Track:
     position: float
     at: float
     paused: bool
+    player_title: str
+    account: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +214,7 @@ class PlexLivePlayer:
         self._owner_view: bool | None = None
         """True: the token reads every session (the owner's); False: only its own; None: unknown."""
         self._connected = False
+        self._sessions_lock = asyncio.Lock()
         self._tracks: dict[str, _Track] = {}
         self._unconfirmed: dict[str, float] = {}
         """Plays the server does not show right now, by source, since when."""
@@ -231,6 +235,7 @@ class PlexLivePlayer:
             await self._follow()
         finally:
             self._emit = None
+            self._connected = False
             watchdog.cancel()
             tasks = [watchdog, *self._tasks]
             for task in tasks:
@@ -271,49 +276,66 @@ class PlexLivePlayer:
     # --- the connection -----------------------------------------------------------------------
 
     async def _follow(self) -> None:
-        delay = self._first_retry
-        while True:
-            creds = self._credentials()
-            if not creds.url or not creds.token:
-                self._said.once(
-                    "credentials",
-                    logging.ERROR,
-                    "plex: live mode needs the server and a token: run `trakt-scrobbled plex "
-                    "login` (or set [plex] url and token)",
-                )
-                await self._clock.sleep(self._refused_retry)
-                continue
-            self._said.clear("credentials")
-            opened_at: float | None = None
-            wait = delay
-            async with PlexServer(
-                creds.url, creds.token, client_identifier=creds.client_identifier, clock=self._clock
-            ) as server:
-                self._server, self._me, self._owner_view = server, creds, None
+        server: PlexServer | None = None
+        try:
+            delay = self._first_retry
+            while True:
+                creds = self._credentials()
+                if not creds.url or not creds.token:
+                    self._said.once(
+                        "credentials",
+                        logging.ERROR,
+                        "plex: live mode needs the server and a token: run `trakt-scrobbled "
+                        "plex login` (or set [plex] url and token)",
+                    )
+                    await self._clock.sleep(self._refused_retry)
+                    continue
+                self._said.clear("credentials")
+                if server is None or creds != self._me:
+                    # One client per server and token: its metadata cache outlives reconnects.
+                    if server is not None:
+                        await server.aclose()
+                    server = PlexServer(
+                        creds.url,
+                        creds.token,
+                        client_identifier=creds.client_identifier,
+                        clock=self._clock,
+                    )
+                    self._me, self._owner_view = creds, None
+                opened_at = await self._connect_once(server)
+                wait = self._refused_retry if self._said.said("refused") else delay
+                if opened_at is not None and self._clock.monotonic() - opened_at >= STABLE:
+                    delay = self._first_retry
+                    wait = min(wait, delay)
+                else:
+                    delay = min(delay * 2, self._max_retry)
+                await self._clock.sleep(wait)
+        finally:
+            if server is not None:
+                await server.aclose()
 
-                def opened(server: PlexServer = server) -> None:
-                    nonlocal opened_at
-                    opened_at = self._clock.monotonic()
-                    self._opened(server)
+    async def _connect_once(self, server: PlexServer) -> float | None:
+        """Follow `server` until the connection ends; when it had opened, or None."""
+        opened_at: float | None = None
 
-                try:
-                    await server.listen(opened, self._on_message)
-                    self._lost(server.host, "the server closed the connection")
-                except PlexUnauthorized as err:
-                    self._said.once("refused", logging.ERROR, "plex: %s", err)
-                    self._lost(server.host, "the token was refused")
-                    wait = self._refused_retry
-                except PlexError as err:
-                    self._said.once("unreachable", logging.WARNING, "plex: %s; retrying", err)
-                    self._lost(server.host, str(err))
-                finally:
-                    self._server = None
-            if opened_at is not None and self._clock.monotonic() - opened_at >= STABLE:
-                delay = self._first_retry
-                wait = min(wait, delay)
-            else:
-                delay = min(delay * 2, self._max_retry)
-            await self._clock.sleep(wait)
+        def opened() -> None:
+            nonlocal opened_at
+            opened_at = self._clock.monotonic()
+            self._opened(server)
+
+        self._server = server
+        try:
+            await server.listen(opened, self._on_message)
+            self._lost(server.host, "the server closed the connection")
+        except PlexUnauthorized as err:
+            self._said.once("refused", logging.ERROR, "plex: %s", err)
+            self._lost(server.host, "the token was refused")
+        except PlexError as err:
+            self._said.once("unreachable", logging.WARNING, "plex: %s; retrying", err)
+            self._lost(server.host, str(err))
+        finally:
+            self._server = None
+        return opened_at
 
     def _opened(self, server: PlexServer) -> None:
         self._connected = True
@@ -330,8 +352,11 @@ class PlexLivePlayer:
         for source in self._tracks:
             self._unconfirmed.setdefault(source, now)
         for task in list(self._tasks):
-            task.cancel()  # lookups on a closed client: they are redone on the next connection
+            task.cancel()  # lookups of a lost connection: they are redone on the next one
         self._pending.clear()
+        # A restarted server numbers its sessions anew: a session key seen before the drop
+        # may be someone else's play after it. Every session is looked up again.
+        self._resolved.clear()
 
     async def _resync(self, server: PlexServer) -> None:
         """After a (re)connect: what plays now, so that nothing started meanwhile is missed."""
@@ -356,6 +381,10 @@ class PlexLivePlayer:
 
     async def _read_sessions(self, server: PlexServer) -> list[PlexSession] | None:
         """`/status/sessions`, or None when this token may not read it (not the owner's)."""
+        async with self._sessions_lock:  # one question at a time: a non-owner's 403 once
+            return await self._read_sessions_now(server)
+
+    async def _read_sessions_now(self, server: PlexServer) -> list[PlexSession] | None:
         if self._owner_view is False:
             return None
         try:
@@ -414,6 +443,9 @@ class PlexLivePlayer:
         resolved = self._resolved.get((note.session_key, note.rating_key))
         if resolved is not None:
             self._apply(note, resolved)
+            return
+        if len(self._pending) >= MAX_KNOWN:
+            self._count("overload")  # a flood of new sessions: never an unbounded backlog
             return
         self._pending[note.session_key] = [note]
         server = self._server
@@ -475,6 +507,8 @@ class PlexLivePlayer:
             allowed = self._accounts.allows(account, own=True) or (me is None or not me.account)
         else:
             match = next((s for s in sessions if s.session_key == note.session_key), None)
+            if match is None and (going_on := self._going_on(note)) is not None:
+                return going_on
             if match is None:
                 later = self._pending.get(note.session_key, [note])
                 if any(n.state is _State.STOPPED for n in later):
@@ -498,6 +532,17 @@ class PlexLivePlayer:
         if isinstance(media, Outcome):
             return _Resolved(None, media.reason)
         return _Resolved(f"plex:{client}", None, media, player_title, account)
+
+    def _going_on(self, note: _Note) -> _Resolved | None:
+        """A play we follow, under a session key the server no longer lists (a restarted server
+        gave it a new one, and it may be over already): the same player, the same item."""
+        if note.client is None:
+            return None
+        source = f"plex:{note.client}"
+        track = self._tracks.get(source)
+        if track is None or track.rating_key != note.rating_key:
+            return None
+        return _Resolved(source, None, track.media, track.player_title, track.account)
 
     # --- from notifications to events ---------------------------------------------------------
 
@@ -528,7 +573,14 @@ class PlexLivePlayer:
             paused = note.state is _State.PAUSED
             position = offset if offset is not None else 0.0
             track = _Track(
-                note.rating_key, note.session_key, media, position, self._clock.monotonic(), paused
+                note.rating_key,
+                note.session_key,
+                media,
+                position,
+                self._clock.monotonic(),
+                paused,
+                resolved.player_title,
+                resolved.account,
             )
             self._tracks[source] = track
             log.info(

@@ -42,8 +42,8 @@ METADATA_CACHE = 64
 """Items whose metadata is kept; a household plays a few at a time."""
 METADATA_TTL = 3600.0
 """Seconds metadata is trusted (a fixed match shows up within the hour)."""
-MAX_MESSAGE = 1 << 20
-"""Bytes: a notification is a few hundred; a bigger one is refused, not buffered forever."""
+READ_CHUNK = 1 << 16
+"""Bytes read from the websocket at a time (httpx-ws's `max_message_size_bytes`)."""
 KEEPALIVE = 20.0
 """Seconds between websocket pings; a server that does not answer one in as long is gone."""
 
@@ -231,6 +231,17 @@ class PlexServer:
         except ExceptionGroup as group:  # from httpx-ws's background tasks
             raise PlexUnreachable(f"the connection to {self.host} broke") from group
 
+    async def open_notifications(self) -> None:
+        """Open the notification websocket and close it again: does the server take us?"""
+        try:
+            await self.listen(_stop_at_open, _ignore)
+        except _Opened:
+            return
+        except PlexUnreachable as err:
+            if isinstance(err.__cause__, ExceptionGroup) and err.__cause__.subgroup(_Opened):
+                return
+            raise
+
     async def _follow(self, on_open: Callable[[], None], on_message: Callable[[str], None]) -> None:
         from httpx_ws import (
             AsyncWebSocketSession,
@@ -245,7 +256,7 @@ class PlexServer:
         async with aconnect_ws(
             NOTIFICATIONS,
             self._http,
-            max_message_size_bytes=MAX_MESSAGE,
+            max_message_size_bytes=READ_CHUNK,
             keepalive_ping_interval_seconds=KEEPALIVE,
             keepalive_ping_timeout_seconds=KEEPALIVE,
         ) as ws:
@@ -264,6 +275,18 @@ class PlexServer:
                     on_message(event.data.decode("utf-8", "replace"))
         if broke:
             raise PlexUnreachable(f"the connection to {self.host} broke")
+
+
+class _Opened(Exception):
+    pass
+
+
+def _stop_at_open() -> None:
+    raise _Opened
+
+
+def _ignore(_: str) -> None:
+    return None
 
 
 def _raise_for(response: httpx.Response, host: str, path: str) -> None:
