@@ -93,3 +93,50 @@ def test_live_mode_two_users_pause_and_stop(tmp_path: Path, fake: FakeTrakt) -> 
             scrobble(fake, "stop", 2)
             fake.wait_until(lambda: len(fake.history()) == 1)
         assert len(fake.requests("/scrobble/start")) == 2
+
+
+def test_a_multi_episode_file_is_one_watch_per_episode(tmp_path: Path, fake: FakeTrakt) -> None:
+    """`EpisodeNumberEnd`: the file is split evenly by duration, each part its own episode."""
+    from tests.fake_trakt.catalogue import Episode, ShowEpisode
+
+    fake.add_show(
+        "Breaking Bad", 2008, trakt=1388, tvdb=81189, episodes=[Episode(1, 1), Episode(1, 2)]
+    )
+    players = (
+        '[mpv]\nenabled = false\n\n[jellyfin]\nenabled = true\nmode = "webhook"\n'
+        f'secret = "{SECRET}"\nusers = ["alice"]\n'
+    )
+    home = Home.create(tmp_path, fake.url, players=players)
+    log_in(fake, home)
+    double = {
+        "ItemType": "Episode",
+        "ItemId": "ep12",
+        "Name": "Pilot / Cat's in the Bag",
+        "SeriesName": "Breaking Bad",
+        "Year": "2008",
+        "SeasonNumber": "1",
+        "EpisodeNumber": "1",
+        "EpisodeNumberEnd": "2",
+        "Provider_tvdb": "349232",
+        "Provider_imdb": "",
+        "Provider_tmdb": "",
+    }
+    with Daemon(home) as daemon:
+        daemon.wait_for_log("ready")
+        url = f"http://127.0.0.1:{home.server_port}/jellyfin/{SECRET}"
+
+        def post(event: str, position: float, **extra: Any) -> None:
+            body = {**jf_hook(event, position, **extra), **double}
+            assert httpx.post(url, json=body, timeout=10).status_code == 200
+
+        post("PlaybackStart", 0)
+        first = scrobble(fake, "start")
+        assert first.json["episode"]["number"] == 1
+        for position in (60, 85, 95, 105, 150, 185, 195):
+            post("PlaybackProgress", position)
+        post("PlaybackStop", 200, PlayedToCompletion="True")
+        fake.wait_until(lambda: len(fake.history()) == 2, timeout=15)
+    watched = sorted(
+        entry.item.episode.number for entry in fake.history() if isinstance(entry.item, ShowEpisode)
+    )
+    assert watched == [1, 2]
