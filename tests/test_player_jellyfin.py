@@ -3,6 +3,7 @@ webhooks as the Jellyfin Webhook plugin (the README's template) and Emby Premier
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.clocks import ManualClock
 from tests.fake_jellyfin import ALICE, API_KEY, BOB, TICKS, FakeJellyfin, episode, movie, trailer
 from tests.realplayers import EventRecorder, running, wait_until
 from trakt_scrobbled.config import ConfigError, MediaServerMode, parse_config
@@ -25,6 +27,7 @@ from trakt_scrobbled.events import (
     Seeked,
 )
 from trakt_scrobbled.players.jellyfin import (
+    CHECK_EVERY,
     Flavour,
     Malformed,
     MediaServerLive,
@@ -264,6 +267,38 @@ async def test_a_wrong_key_is_refused_and_retried_without_leaking_it(
         await wait_until(lambda: len([r for r in jf.requests if r[1] == "/Users/Me"]) >= 2, 5)
     assert "refused the API key" in caplog.text
     assert "wrong-KEY-zzz" not in caplog.text
+
+
+class RecordingClock(ManualClock):
+    """Time jumps on each sleep, which is noted; the loop still gets a turn."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.advance(seconds)
+        await asyncio.sleep(0.001)
+
+
+async def test_an_unreachable_server_is_retried_with_capped_backoff(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = RecordingClock()
+    player = MediaServerLive(
+        Flavour.JELLYFIN,
+        lambda: MediaServer(Flavour.JELLYFIN, "http://127.0.0.1:9", API_KEY),
+        clock=clock,
+        first_retry=0.3,
+        max_retry=2.0,
+    )
+    async with running(player):
+        await wait_until(lambda: len([s for s in clock.slept if s != CHECK_EVERY]) >= 6, 10)
+        backoff = [s for s in clock.slept if s != CHECK_EVERY]
+    assert backoff[:6] == pytest.approx([0.3, 0.6, 1.2, 2.0, 2.0, 2.0])
+    assert caplog.text.count("did not answer") == 1  # said once, not on every retry
+    assert API_KEY not in caplog.text
 
 
 async def test_the_keepalive_the_server_asks_for_is_sent() -> None:
@@ -509,3 +544,12 @@ async def test_doctor_checks_the_server_the_key_and_what_it_sees(jf: FakeJellyfi
     (check,) = await check_media_server("emby", hook, server)
     assert "/emby/<your [emby] secret>" in check.message
     assert "s3cr3t" not in check.render()
+
+
+def test_ticks_out_of_range_are_no_position() -> None:
+    bad: tuple[object, ...] = (-1, "1e400", "nan", "inf", 10**30, True, [], "12abc")
+    for ticks in bad:
+        item = read_webhook_item({"ItemType": "Movie", "RunTimeTicks": ticks})
+        assert not isinstance(item, str) and item.duration is None, ticks
+    item = read_webhook_item({"ItemType": "Movie", "RunTimeTicks": "72000000000"})
+    assert not isinstance(item, str) and item.duration == 7200.0

@@ -98,6 +98,8 @@ OWNER_RETRY = 60.0
 RECENT = 3600.0
 MAX_KNOWN = 256
 """Players (and ended plays) remembered; the oldest are forgotten first."""
+MAX_SECONDS = 7 * 24 * 3600.0
+"""A position or a runtime past a week is a broken value, not a long film."""
 MAX_EPISODES = 20
 """Episodes one multi-episode file may span; more is a broken `EpisodeNumberEnd`."""
 
@@ -108,14 +110,14 @@ _TYPES = {"movie": MediaType.MOVIE, "episode": MediaType.EPISODE}
 
 
 def _ticks(value: object) -> float | None:
-    """100 ns ticks as seconds; None unless a finite number >= 0."""
+    """100 ns ticks as seconds; None unless a number from 0 to a week (no item is longer)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
         seconds = float(value) / TICKS
     except (ValueError, OverflowError):
         return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    return seconds if math.isfinite(seconds) and 0 <= seconds <= MAX_SECONDS else None
 
 
 def _flag(value: object) -> bool:
