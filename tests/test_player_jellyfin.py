@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.clocks import ManualClock
+from tests.clocks import DrivenClock, ManualClock
 from tests.fake_jellyfin import ALICE, API_KEY, BOB, TICKS, FakeJellyfin, episode, movie, trailer
 from tests.realplayers import EventRecorder, running, wait_until
 from trakt_scrobbled.config import ConfigError, MediaServerMode, parse_config
@@ -553,3 +553,30 @@ def test_ticks_out_of_range_are_no_position() -> None:
         assert not isinstance(item, str) and item.duration is None, ticks
     item = read_webhook_item({"ItemType": "Movie", "RunTimeTicks": "72000000000"})
     assert not isinstance(item, str) and item.duration == 7200.0
+
+
+async def test_a_webhook_play_whose_stop_got_lost_ends_past_its_end() -> None:
+    clock = DrivenClock()
+    player = MediaServerWebhooks(Flavour.JELLYFIN, secret="s" * 20, users=["alice"], clock=clock)
+    async with running(player) as events:
+        await wait_until(lambda: player.handle({}) == "ignored:event", 5)
+        player.handle(jf_hook("PlaybackStart", 0))  # 200 s long
+        player.handle(jf_hook("PlaybackStart", 0, DeviceId="paused-tv", ItemId="x"))
+        player.handle(
+            jf_hook("PlaybackProgress", 50, DeviceId="paused-tv", ItemId="x", IsPaused=True)
+        )
+        clock.advance(200 + 590)
+        await clock.settle()
+        assert not any(isinstance(e, Ended) for e in events.events)
+        clock.advance(30)
+        await clock.settle()
+        ended = await events.wait_for(Ended)
+        assert (ended.source, ended.position, ended.reason) == (
+            f"jellyfin:{TV}",
+            200.0,
+            EndReason.GONE,
+        )
+        clock.advance(12 * 3600)  # a paused play silent for 12 hours
+        await clock.settle()
+        late = await events.wait_for(Ended, source="jellyfin:paused-tv")
+        assert late.position == 50.0

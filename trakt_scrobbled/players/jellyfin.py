@@ -93,6 +93,12 @@ STABLE = 5.0
 GONE_AFTER = 60.0
 """Seconds a play the server no longer shows may take to come back before it ends."""
 CHECK_EVERY = 1.0
+OVERRUN = 600.0
+"""Seconds a webhook play may run past its end with no stop before it is taken as ended (the
+plugin does not retry a lost `PlaybackStop`; Emby sends no progress at all)."""
+ABANDONED = 12 * 3600.0
+"""Seconds a webhook play without a runtime (or paused) may go without news before it ends."""
+REAP_EVERY = 30.0
 OWNER_RETRY = 60.0
 """Seconds between tries to learn the server's administrators (webhook mode, no `users`)."""
 RECENT = 3600.0
@@ -365,6 +371,17 @@ class _Plays:
             self._ended.popitem(last=False)
         self._send(Ended(source, position, reason))
 
+    def reap(self) -> None:
+        """End the plays whose stop surely got lost: far past their end, or silent for hours."""
+        now = self.clock.monotonic()
+        for source, track in list(self.tracks.items()):
+            ran = track.position + (0.0 if track.paused else now - track.at)
+            duration = track.media.duration
+            overran = not track.paused and duration is not None and ran >= duration + OVERRUN
+            if overran or now - track.at >= ABANDONED:
+                log.info("%s: %s sent no stop; its play ends", self.flavour.value, source)
+                self.end(source, EndReason.GONE, None)
+
     def estimate(self, track: _Track) -> float:
         """The last known position, extrapolated while playing, capped at the duration."""
         position = track.position
@@ -487,7 +504,9 @@ class MediaServerWebhooks:
         try:
             if self._users.needs_owner and self._server is not None:
                 await self._learn_owner(self._server)
-            await asyncio.get_running_loop().create_future()
+            while True:
+                await self._plays.clock.sleep(REAP_EVERY)
+                self._plays.reap()
         finally:
             self._plays.emit = None
 
