@@ -5,12 +5,15 @@ full list of its sessions whenever one changes; each session's `NowPlayingItem` 
 are compared with what we knew. `/Sessions` is read on every (re)connect so a play that went on
 meanwhile is continued, never restarted; one the server no longer shows gets `gone_after`
 seconds to come back (a restarted server forgets its sessions until the clients report in).
+A stopped session shows no position any more: the stop is placed at the last report,
+extrapolated (clients report every few seconds).
 
 Webhook mode: Jellyfin's Webhook plugin (Generic destination, the README's template) posts
 `PlaybackStart`/`PlaybackProgress`/`PlaybackStop` to `POST /jellyfin/SECRET`; Emby Premiere
 posts `playback.start/pause/unpause/stop` to `POST /emby/SECRET`. A stop repeated, or a late
 progress after it, never opens a second play: whether a play counts is the session machine's
-call, made once.
+call, made once. A stop that never came (the plugin does not retry) ends the play once it runs
+`OVERRUN` past its end.
 
 Both servers are one protocol (Emby is Jellyfin's ancestor): `Flavour` switches the few
 differences. Ids come first (`ProviderIds`), numbers from the server; users are filtered like
