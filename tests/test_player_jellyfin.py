@@ -580,3 +580,21 @@ async def test_a_webhook_play_whose_stop_got_lost_ends_past_its_end() -> None:
         await clock.settle()
         late = await events.wait_for(Ended, source="jellyfin:paused-tv")
         assert late.position == 50.0
+
+
+async def test_a_plain_users_token_is_refused_for_live_mode_with_a_clear_error(
+    jf: FakeJellyfin, caplog: pytest.LogCaptureFixture
+) -> None:
+    from trakt_scrobbled.config import MediaServerConfig, ServerConfig
+    from trakt_scrobbled.doctor import CheckStatus, check_media_server
+
+    player = MediaServerLive(
+        Flavour.JELLYFIN, lambda: MediaServer(Flavour.JELLYFIN, jf.url, BOB.token), refused_retry=5
+    )
+    async with running(player):
+        await wait_until(lambda: "no administrator" in caplog.text, 5)
+    assert BOB.token not in caplog.text
+    config = MediaServerConfig(enabled=True, url=jf.url, api_key=BOB.token)
+    checks = await check_media_server("jellyfin", config, ServerConfig())
+    assert [c.status for c in checks] == [CheckStatus.OK, CheckStatus.FAIL]
+    assert "no administrator" in checks[1].message

@@ -578,6 +578,15 @@ async def check_media_server(
             f"sessions ({playing} playing); scrobbling the plays of {whose}",
         )
     )
+    if not owner.admin and media.mode is MediaServerMode.LIVE:
+        checks.append(
+            _fail(
+                name,
+                f"the api_key is {', '.join(owner.names)}'s, who is no administrator: the server "
+                "does not let it follow sessions",
+                f"use an API key ({flavour.label}: Dashboard > API Keys) or an administrator's",
+            )
+        )
     if not media.users and not owner.names:
         checks.append(
             _fail(name, "the key belongs to no user and the server has no administrator", "")

@@ -751,8 +751,14 @@ class MediaServerLive:
 
     async def _catch_up(self, server: MediaServer) -> None:
         """Before listening: whose plays count, and what plays now (a reconnect continues it)."""
+        owner = await server.owner()
+        if not owner.admin:
+            raise MediaServerUnauthorized(
+                f"the key is {owner.names[0]}'s, who is no administrator: live mode needs an API "
+                "key (Dashboard > API Keys) or an administrator's token"
+            )
         if self._users.needs_owner:
-            self._users.owner = await server.owner()
+            self._users.owner = owner
         self._confirmed.clear()
         sessions = await server.sessions()
         try:

@@ -76,6 +76,9 @@ class Owner:
 
     ids: frozenset[str]
     names: tuple[str, ...]
+    admin: bool = True
+    """Whether the key may follow every session (an API key, or an administrator's token):
+    a plain user's token may not subscribe to sessions at all."""
 
 
 def host_of(url: str) -> str:
@@ -174,7 +177,9 @@ class MediaServer:
         except MediaServerError:
             me = None  # an API key is nobody: 400 on Jellyfin, 404 on older servers
         if isinstance(me, dict) and isinstance(me.get("Id"), str):
-            return Owner(frozenset({me["Id"]}), (str(me.get("Name") or "?"),))
+            policy = me.get("Policy")
+            admin = isinstance(policy, dict) and policy.get("IsAdministrator") is True
+            return Owner(frozenset({me["Id"]}), (str(me.get("Name") or "?"),), admin)
         users = await self._get("/Users")
         admins = [
             u
