@@ -598,3 +598,11 @@ async def test_a_plain_users_token_is_refused_for_live_mode_with_a_clear_error(
     checks = await check_media_server("jellyfin", config, ServerConfig())
     assert [c.status for c in checks] == [CheckStatus.OK, CheckStatus.FAIL]
     assert "no administrator" in checks[1].message
+
+
+def test_our_device_id_is_per_machine_and_safe_in_a_header() -> None:
+    from trakt_scrobbled.players.jellyfin import device_id_of
+
+    assert device_id_of("media-pc") == "trakt-scrobbled-media-pc"
+    assert device_id_of('evil" , Token="x') == "trakt-scrobbled-evilTokenx"
+    assert device_id_of("") == "trakt-scrobbled-host"

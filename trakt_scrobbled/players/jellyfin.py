@@ -26,6 +26,8 @@ import asyncio
 import json
 import logging
 import math
+import re
+import socket
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -880,6 +882,12 @@ class MediaServerLive:
         )
 
 
+def device_id_of(host: str) -> str:
+    """Ours, per machine: the server keeps one session per device id, so two daemons on two
+    machines must not share one. Only characters safe in a header and a query."""
+    return "trakt-scrobbled-" + (re.sub(r"[^A-Za-z0-9._-]", "", host)[:64] or "host")
+
+
 # --- wiring --------------------------------------------------------------------------------------
 
 
@@ -890,9 +898,10 @@ def build_jellyfin(
     from trakt_scrobbled.config import MediaServerMode
 
     flavour = Flavour(section)
+    device_id = device_id_of(socket.gethostname())
 
     def connect() -> MediaServer:
-        return MediaServer(flavour, config.url, config.api_key)
+        return MediaServer(flavour, config.url, config.api_key, device_id=device_id)
 
     if config.mode is MediaServerMode.LIVE:
         return MediaServerLive(flavour, connect, config.users, clock=clock)
