@@ -219,7 +219,9 @@ class App:
             if counts.pending or counts.dead:
                 log.info("outbox: %d queued, %d failed", counts.pending, counts.dead)
             if not self._players():
-                log.info("no player enabled: idle (enable [mpv], [kodi] or [plex] in the config)")
+                log.info(
+                    "no player enabled: idle (enable [mpv], [kodi], [plex], [jellyfin] or [emby])"
+                )
             log.info("ready: watching %s", ", ".join(self._players()) or "no players")
             self.notifier.ready()
             self.update_status()
