@@ -1,6 +1,7 @@
 """The local HTTP listener: Plex webhooks in, `status` out.
 
-Plex is the only remote caller, and it cannot sign its webhooks: the URL's secret is the only
+Plex, Jellyfin and Emby are the remote callers (`POST /plex|jellyfin|emby/SECRET`, each route
+with its own secret), and none can sign its webhooks: the URL's secret is the only
 credential, so it is compared in constant time and never logged (there is no access log, and
 what is logged about a request has its path masked). Whatever arrives, the answer is 2xx or 4xx:
 a webhook that crashed the listener, or a 5xx that made Plex retry, would be worse than a lost
@@ -122,8 +123,9 @@ def _text(status: int, text: str, *headers: tuple[str, str]) -> _Answer:
 class LocalServer:
     """`POST /plex/{secret}` for Plex webhooks and `GET /status` for loopback clients.
 
-    Port 0 picks a free port (tests); `port` then tells which. Plex is off (404) until
-    `set_plex` gives a non-empty secret and a handler, so a config reload can switch it.
+    Port 0 picks a free port (tests); `port` then tells which. A route is off (404) until
+    `set_route` (`set_plex`) gives it a non-empty secret and a handler, so a config reload can
+    switch it; `/jellyfin/` and `/emby/` work as `/plex/` does.
     """
 
     def __init__(
