@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
 from trakt_scrobbled import __version__
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.config import (
@@ -178,10 +176,7 @@ class App:
             self.scrobbler.recover(hold=10.0)
             self._check_client_id()
 
-            scheduler = AsyncIOScheduler(event_loop=loop)
-            scheduler.start()
-            stack.callback(scheduler.shutdown, wait=False)
-            refresher = TokenRefresher(scheduler, lambda: self.client, self.auth, self.clock)
+            refresher = TokenRefresher(lambda: self.client, self.auth, self.clock)
 
             tasks: list[asyncio.Task[None]] = [
                 loop.create_task(self.sender.run(), name="sender"),
