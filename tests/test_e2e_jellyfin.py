@@ -140,3 +140,29 @@ def test_a_multi_episode_file_is_one_watch_per_episode(tmp_path: Path, fake: Fak
         entry.item.episode.number for entry in fake.history() if isinstance(entry.item, ShowEpisode)
     )
     assert watched == [1, 2]
+
+
+def test_emby_webhooks_through_the_daemon(tmp_path: Path, fake: FakeTrakt) -> None:
+    from tests.test_player_jellyfin import emby_hook
+
+    secret = "emby-k3rv9b2nq8x1m4z7w5y6"
+    players = (
+        '[mpv]\nenabled = false\n\n[emby]\nenabled = true\nmode = "webhook"\n'
+        f'secret = "{secret}"\nusers = ["alice"]\n'
+    )
+    home = Home.create(tmp_path, fake.url, players=players)
+    log_in(fake, home)
+    with Daemon(home) as daemon:
+        daemon.wait_for_log("ready")
+        url = f"http://127.0.0.1:{home.server_port}/emby/{secret}"
+        for event, position in (("playback.start", 0.0), ("playback.pause", 100.0)):
+            assert httpx.post(url, json=emby_hook(event, position), timeout=10).status_code == 200
+        assert scrobble(fake, "stop").json["progress"] == pytest.approx(50.0, abs=1.0)
+        wrong = url.replace(secret, "x" * len(secret))
+        assert httpx.post(wrong, json=emby_hook("playback.stop", 190.0)).status_code == 404
+        resume = emby_hook("playback.unpause", 100.0)
+        assert httpx.post(url, json=resume, timeout=10).status_code == 200
+        stop = emby_hook("playback.stop", 190.0, PlayedToCompletion=True)
+        assert httpx.post(url, json=stop, timeout=10).status_code == 200
+        fake.wait_until(lambda: len(fake.history()) == 1)
+        assert secret not in daemon.stderr()
