@@ -166,3 +166,34 @@ def test_emby_webhooks_through_the_daemon(tmp_path: Path, fake: FakeTrakt) -> No
         assert httpx.post(url, json=stop, timeout=10).status_code == 200
         fake.wait_until(lambda: len(fake.history()) == 1)
         assert secret not in daemon.stderr()
+
+
+def test_a_config_reload_moves_and_closes_the_webhook_route(
+    tmp_path: Path, fake: FakeTrakt
+) -> None:
+    def players(secret: str, enabled: bool = True) -> str:
+        return (
+            f"[mpv]\nenabled = false\n\n[jellyfin]\nenabled = {str(enabled).lower()}\n"
+            f'mode = "webhook"\nsecret = "{secret}"\nusers = ["alice"]\n'
+        )
+
+    new_secret = "jf-rotated-0123456789ab"
+    home = Home.create(tmp_path, fake.url, players=players(SECRET))
+    log_in(fake, home)
+    base = f"http://127.0.0.1:{home.server_port}/jellyfin/"
+
+    def status(secret: str) -> int:
+        return httpx.post(base + secret, json=jf_hook("ItemAdded", 0), timeout=10).status_code
+
+    with Daemon(home) as daemon:
+        daemon.wait_for_log("ready")
+        assert status(SECRET) == 200
+        mark = daemon.mark()
+        home.write_config(fake.url, players=players(new_secret))
+        daemon.wait_for_log("config reloaded: jellyfin changed", since=mark)
+        assert (status(SECRET), status(new_secret)) == (404, 200)
+        mark = daemon.mark()
+        home.write_config(fake.url, players=players(new_secret, enabled=False))
+        daemon.wait_for_log("config reloaded: jellyfin changed", since=mark)
+        assert status(new_secret) == 404
+        assert SECRET not in daemon.stderr() and new_secret not in daemon.stderr()
