@@ -197,3 +197,42 @@ def test_a_config_reload_moves_and_closes_the_webhook_route(
         daemon.wait_for_log("config reloaded: jellyfin changed", since=mark)
         assert status(new_secret) == 404
         assert SECRET not in daemon.stderr() and new_secret not in daemon.stderr()
+
+
+def test_fuzzed_webhooks_never_hurt_the_daemon(tmp_path: Path, fake: FakeTrakt) -> None:
+    """1,000 broken or odd webhooks through the whole pipeline: each answered 200 or 400, no
+    error logged (the odd plays it accepted go to Trakt), and a real play afterwards is taken."""
+    import asyncio
+    import random
+
+    from tests.test_jellyfin_webhooks import (
+        EMBY_SECRET,
+        JF_SECRET,
+        Seeded,
+        _pipeline,
+        webhook_request,
+    )
+
+    players = (
+        f'[mpv]\nenabled = false\n\n[jellyfin]\nenabled = true\nmode = "webhook"\n'
+        f'secret = "{JF_SECRET}"\nusers = ["alice"]\n\n[emby]\nenabled = true\n'
+        f'mode = "webhook"\nsecret = "{EMBY_SECRET}"\nusers = ["alice"]\n'
+    )
+    home = Home.create(tmp_path, fake.url, players=players)
+    log_in(fake, home)
+    seeds = random.Random(20261206)
+    with Daemon(home) as daemon:
+        daemon.wait_for_log("ready")
+        statuses: list[int] = []
+        for _ in range(40):
+            batch = [webhook_request(Seeded(seeds.getrandbits(64))) for _ in range(25)]
+            statuses += asyncio.run(_pipeline(home.server_port, batch))
+        assert len(statuses) == 1000 and set(statuses) <= {200, 400, 413}
+        url = f"http://127.0.0.1:{home.server_port}/jellyfin/{JF_SECRET}"
+        mark = daemon.mark()
+        body = jf_hook("PlaybackStart", 0, DeviceId="after", DeviceName="After The Fuzz")
+        assert httpx.post(url, json=body, timeout=10).status_code == 200
+        daemon.wait_for_log(r"After The Fuzz \(alice\) plays The Matrix", since=mark)
+        assert fake.requests("/scrobble/start") or fake.requests("/scrobble/stop")
+        log = daemon.stderr()
+        assert " ERROR " not in log and "Traceback" not in log, log[-3000:]
