@@ -7,13 +7,14 @@ dropped socket, a restart, a revoked token, garbage), and checks the events the 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 
 import pytest
 
-from tests.fake_plex import FRIEND, KID, OWNER, OWNER_TOKEN, PHONE, TV, FakePlex
+from tests.fake_plex import FRIEND, KID, OWNER, OWNER_TOKEN, PHONE, TV, FakePlex, Session
 from tests.realplayers import EventRecorder, running, wait_until
 from trakt_scrobbled.events import (
     Ended,
@@ -32,6 +33,12 @@ pytestmark = [pytest.mark.timeout(60)]
 
 TV_SOURCE = f"plex:{TV.identifier}"
 PHONE_SOURCE = f"plex:{PHONE.identifier}"
+
+
+def kinds(events: EventRecorder) -> list[type]:
+    """The events' kinds, less `Progressed`: the sessions read back at a (re)connect may
+    confirm a position at any moment, which changes nothing."""
+    return [type(e) for e in events.events if not isinstance(e, Progressed)]
 
 
 @pytest.fixture
@@ -90,7 +97,7 @@ async def test_a_movie_played_paused_seeked_and_stopped(plex: FakePlex) -> None:
         plex.stop_session(key, 7_500_000)
         stop = await events.wait_for(Ended, after=5)
         assert stop == Ended(TV_SOURCE, 7500.0, EndReason.STOPPED)
-        assert [type(e) for e in events.events] == [
+        assert kinds(events) == [
             Playing,
             Paused,
             Seeked,
@@ -99,7 +106,9 @@ async def test_a_movie_played_paused_seeked_and_stopped(plex: FakePlex) -> None:
             Ended,
         ]
         assert player.ignored_counts() == {}
-        assert player.connections()[0].detail == f"{TV.title} ({OWNER.title}): idle"
+        server, tv = player.connections()
+        assert server.detail == "followed live (owner's token: every account's plays)"
+        assert tv.detail == f"{TV.title} ({OWNER.title}): idle"
 
 
 async def test_an_episode_carries_its_show_numbers_and_ids(plex: FakePlex) -> None:
@@ -141,7 +150,7 @@ async def test_two_accounts_at_once_only_the_owner_is_followed(plex: FakePlex) -
         plex.stop_session(mine, 400_000)
         await events.wait_for(Ended, after=2)
         assert {e.source for e in events.events} == {TV_SOURCE}
-        assert [type(e) for e in events.events] == [Playing, Paused, Ended]
+        assert kinds(events) == [Playing, Paused, Ended]
         assert player.ignored_counts() == {"account": 1}
 
 
@@ -172,7 +181,7 @@ async def test_a_managed_home_user_on_the_owners_tv_is_told_apart(plex: FakePlex
         owners = plex.play("1001", account=OWNER, client=TV, offset_ms=200_000)
         again = await events.wait_for(Playing, after=2)
         assert again.media is not None and again.media.media_type is MediaType.MOVIE
-        assert [type(e) for e in events.events] == [Playing, Ended, Playing]
+        assert kinds(events) == [Playing, Ended, Playing]
         assert player.ignored_counts() == {"account": 1}
 
     async with live(plex, accounts=["kid"]) as (player, events):
@@ -182,7 +191,7 @@ async def test_a_managed_home_user_on_the_owners_tv_is_told_apart(plex: FakePlex
         assert play.media is not None and play.media.show_title == "Breaking Bad"
         plex.stop_session(kids, 100_000)
         await events.wait_for(Ended, after=1)
-        assert [type(e) for e in events.events] == [Playing, Ended]
+        assert kinds(events) == [Playing, Ended]
 
 
 async def test_a_token_not_the_owners_follows_its_own_plays(plex: FakePlex) -> None:
@@ -196,6 +205,7 @@ async def test_a_token_not_the_owners_follows_its_own_plays(plex: FakePlex) -> N
         assert {e.source for e in events.events} == {PHONE_SOURCE}
         # 403 once, then never asked again
         assert plex.paths("/status/sessions") == ["/status/sessions"]
+        assert "its own plays only" in player.connections()[0].detail
         assert player.ignored_counts() == {}
 
 
@@ -220,7 +230,7 @@ async def test_a_dropped_websocket_reconnects_and_the_play_goes_on(plex: FakePle
         pause = await events.wait_for(Paused, after=1)
         assert pause.position == 300.0
         assert back < 5.0
-        assert [type(e) for e in events.events if not isinstance(e, Progressed)] == [
+        assert kinds(events) == [
             Playing,
             Paused,
         ]
@@ -236,7 +246,7 @@ async def test_a_pause_missed_while_disconnected_is_caught_up(plex: FakePlex) ->
         plex.start()
         pause = await events.wait_for(Paused, after=1)
         assert pause.position == 200.0
-        assert [type(e) for e in events.events] == [Playing, Paused]
+        assert kinds(events) == [Playing, Paused]
 
 
 async def test_a_server_restart_mid_play_continues_the_play(plex: FakePlex) -> None:
@@ -252,8 +262,7 @@ async def test_a_server_restart_mid_play_continues_the_play(plex: FakePlex) -> N
         stop = await events.wait_for(Ended, after=2)
         assert stop.position == 1100.0
         # (the sessions read back at the reconnect may confirm the position: Progressed)
-        kinds = [type(e) for e in events.events if not isinstance(e, Progressed)]
-        assert kinds == [Playing, Seeked, Ended]
+        assert kinds(events) == [Playing, Seeked, Ended]
 
 
 async def test_a_play_the_server_forgot_ends_where_it_was(plex: FakePlex) -> None:
@@ -349,7 +358,7 @@ async def test_a_play_back_after_a_restart_and_stopped_at_once_ends_once(plex: F
         plex.stop_session(key, 5_100_000)  # before its lookup could list it
         stop = await events.wait_for(Ended, after=1)
         assert stop == Ended(TV_SOURCE, 5100.0, EndReason.STOPPED)
-        assert [type(e) for e in events.events if not isinstance(e, Seeked)] == [Playing, Ended]
+        assert [k for k in kinds(events) if k is not Seeked] == [Playing, Ended]
 
 
 async def test_a_session_key_reused_after_a_restart_is_looked_up_again(plex: FakePlex) -> None:
@@ -366,6 +375,38 @@ async def test_a_session_key_reused_after_a_restart_is_looked_up_again(plex: Fak
         await wait_until(lambda: player.ignored_counts() == {"account": 1}, 5, "bob ignored")
         assert {e.source for e in events.events} == {TV_SOURCE}
         assert events.of(Paused) == []  # bob's pause is not the owner's
+        assert "not the owner" not in repr(player.connections())
         assert "tv-living-room" in repr(player.connections()) and FRIEND.token not in repr(
             LiveCredentials(plex.url, FRIEND.token, "x")
         )
+
+
+async def test_buffering_is_neither_a_pause_nor_a_seek(plex: FakePlex) -> None:
+    async with live(plex) as (_, events):
+        key = plex.play("1001", offset_ms=100_000)
+        await events.wait_for(Playing)
+        plex.buffer(key, 101_000)
+        plex.resume(key, 102_000)
+        plex.pause(key, 103_000)
+        pause = await events.wait_for(Paused, after=1)
+        assert pause.position == 103.0
+        assert kinds(events) == [Playing, Paused]  # no Resumed, no Seeked around the buffering
+
+
+async def test_a_hostile_rating_key_never_reaches_a_url(plex: FakePlex) -> None:
+    hostile = "../../accounts?X-Plex-Token=x"
+    note = {
+        "sessionKey": "66",
+        "clientIdentifier": TV.identifier,
+        "ratingKey": hostile,
+        "key": "/library/metadata/1",
+        "viewOffset": 1000,
+        "state": "playing",
+    }
+    message = {"NotificationContainer": {"type": "playing", "PlaySessionStateNotification": [note]}}
+    async with live(plex) as (player, _):
+        with plex._lock:
+            plex.sessions["66"] = Session("66", hostile, TV, OWNER, "playing", 1000)
+        plex.send_raw(json.dumps(message))
+        await wait_until(lambda: player.ignored_counts() == {"not_found": 1}, 5, "ignored")
+    assert [p for p in plex.paths() if "accounts" in p or ".." in p] == []

@@ -244,8 +244,16 @@ class PlexLivePlayer:
             self._tasks.clear()
 
     def connections(self) -> list[Connection]:
+        """The server while the websocket is open, then every player seen in the last hour."""
         now = self._clock.monotonic()
         out: list[Connection] = []
+        server = self._server
+        if self._connected and server is not None:
+            if self._owner_view is False:
+                sees = "not the owner's token: its own plays only"
+            else:
+                sees = "owner's token: every account's plays"
+            out.append(Connection(f"plex-server:{server.host}", f"followed live ({sees})"))
         for source, seen in list(self._seen.items()):
             track = self._tracks.get(source)
             if track is None and now - seen.at > RECENT:
