@@ -22,6 +22,7 @@ from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.config import (
     Config,
     ConfigError,
+    MediaServerMode,
     OverrideType,
     PlexMode,
     ServerConfig,
@@ -57,7 +58,7 @@ from trakt_scrobbled.trakt.refresh import TokenRefresher
 
 log = logging.getLogger(__name__)
 
-PLAYER_SECTIONS = ("mpv", "kodi", "plex")
+PLAYER_SECTIONS = ("mpv", "kodi", "plex", "jellyfin", "emby")
 
 BIND_RETRY = (1.0, 30.0)
 """Seconds between tries to listen on a port in use: first, then doubling up to the second."""
@@ -81,8 +82,14 @@ def overrides_of(config: Config) -> tuple[Override, ...]:
 
 
 def wants_listener(config: Config) -> bool:
-    """Whether an enabled player takes webhooks (Plex in webhook mode); else no port is opened."""
-    return config.plex.enabled and config.plex.mode is PlexMode.WEBHOOK
+    """Whether an enabled player takes webhooks (Plex, Jellyfin or Emby in webhook mode); else
+    no port is opened."""
+    if config.plex.enabled and config.plex.mode is PlexMode.WEBHOOK:
+        return True
+    return any(
+        media.enabled and media.mode is MediaServerMode.WEBHOOK
+        for media in (config.jellyfin, config.emby)
+    )
 
 
 def build_player(
@@ -119,6 +126,12 @@ def build_player(
             server_url=config.plex.url,
             server_token=config.plex.token,
         )
+    if section in ("jellyfin", "emby"):
+        media_server = config.jellyfin if section == "jellyfin" else config.emby
+        if media_server.enabled:
+            from trakt_scrobbled.players.jellyfin import build_jellyfin
+
+            return build_jellyfin(section, media_server, clock=clock)
     return None
 
 
@@ -250,7 +263,9 @@ class App:
                     self.paths.config_file,
                 )
             elif not self._players():
-                log.info("no player enabled: idle (enable [mpv], [kodi] or [plex] in the config)")
+                log.info(
+                    "no player enabled: idle (enable [mpv], [kodi], [plex], [jellyfin] or [emby])"
+                )
             log.info("ready: watching %s", ", ".join(self._players()) or "no players")
             self.notifier.ready()
             self.update_status()
@@ -371,9 +386,9 @@ class App:
         if self.server is None:
             return  # no listener (no webhook player enabled); mounted when one starts
         for route in player.routes():
-            if route.name == "plex":
-                self.server.set_plex(route.secret, route.handler)
-            else:
+            try:
+                self.server.set_route(route.name, route.secret, route.handler)
+            except ValueError:
                 log.error("%s: the listener has no route /%s/", player.name, route.name)
 
     async def _stop_player(self, section: str) -> None:
@@ -381,8 +396,9 @@ class App:
         if player is None:
             return
         for route in player.routes():
-            if route.name == "plex" and self.server is not None:
-                self.server.set_plex("", None)
+            if self.server is not None:
+                with contextlib.suppress(ValueError):
+                    self.server.set_route(route.name, "", None)
 
     # --- login -------------------------------------------------------------------------
 
@@ -745,7 +761,7 @@ class App:
         for section in PLAYER_SECTIONS:
             if section in changed:
                 await self._stop_player(section)
-        if changed & {"server", "plex"}:
+        if changed & {"server", "plex", "jellyfin", "emby"}:
             await self._sync_server(new)
             for player in self._players().values():
                 self._mount(player)

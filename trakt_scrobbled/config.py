@@ -32,6 +32,8 @@ __all__ = [
     "KodiConfig",
     "LogLevel",
     "LoggingConfig",
+    "MediaServerConfig",
+    "MediaServerMode",
     "MpvConfig",
     "NotifyConfig",
     "Override",
@@ -69,6 +71,15 @@ class LogLevel(StrEnum):
     def numeric(self) -> int:
         """The `logging` module's number for this level."""
         return {"debug": 10, "info": 20, "warning": 30, "error": 40}[self.value]
+
+
+class MediaServerMode(StrEnum):
+    """How a Jellyfin or Emby server is followed."""
+
+    LIVE = "live"
+    """Its WebSocket and `/Sessions`, with an API key (no plugin needed)."""
+    WEBHOOK = "webhook"
+    """It posts to the local listener (Jellyfin's Webhook plugin, Emby Premiere's webhooks)."""
 
 
 class PlexMode(StrEnum):
@@ -139,6 +150,23 @@ class PlexConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class MediaServerConfig:
+    """`[jellyfin]` or `[emby]`: the two take the same keys."""
+
+    enabled: bool = False
+    mode: MediaServerMode = MediaServerMode.LIVE
+    url: str = ""
+    """The server, e.g. `http://127.0.0.1:8096`; required in live mode."""
+    api_key: str = field(default="", repr=False)
+    """An API key (Dashboard > API Keys) or an administrator's access token; live mode."""
+    secret: str = field(default="", repr=False)
+    """The webhook URL's secret; webhook mode."""
+    users: tuple[str, ...] = ()
+    """User names whose plays count; empty means the key's own user (or, for a server API
+    key, the server's administrators)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8642
@@ -178,6 +206,8 @@ class Config:
     mpv: MpvConfig = field(default_factory=MpvConfig)
     kodi: KodiConfig = field(default_factory=KodiConfig)
     plex: PlexConfig = field(default_factory=PlexConfig)
+    jellyfin: MediaServerConfig = field(default_factory=MediaServerConfig)
+    emby: MediaServerConfig = field(default_factory=MediaServerConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
@@ -555,6 +585,8 @@ def _build(
         mpv=_mpv(c.section(raw, "mpv"), c, env),
         kodi=_kodi(c.section(raw, "kodi"), c),
         plex=_plex(c.section(raw, "plex"), c),
+        jellyfin=_media_server("jellyfin", c.section(raw, "jellyfin"), c),
+        emby=_media_server("emby", c.section(raw, "emby"), c),
         server=_server(c.section(raw, "server"), c),
         logging=_logging(c.section(raw, "logging"), c),
         notify=_notify(c.section(raw, "notify"), c),
@@ -702,6 +734,61 @@ def _plex(t: Mapping[str, object], c: _Checker) -> PlexConfig:
         url=url.rstrip("/"),
         token=token,
         plex_tv_url=plex_tv_url.rstrip("/"),
+    )
+
+
+def _media_server(name: str, t: Mapping[str, object], c: _Checker) -> MediaServerConfig:
+    d = MediaServerConfig()
+    c.unknown_keys(t, (name,), _known(MediaServerConfig))
+    enabled = c.boolean(t, (name, "enabled"), d.enabled)
+    mode_key: _Key = (name, "mode")
+    mode_text = c.string(t, mode_key, d.mode.value)
+    try:
+        mode = MediaServerMode(mode_text.strip().lower())
+    except ValueError:
+        c.add(mode_key, f'must be "live" or "webhook", got {_show(mode_text)}')
+        mode = d.mode
+    url = c.string(t, (name, "url"), d.url).strip()
+    if url and _url_problem(url, c, (name, "url")):
+        url = d.url
+    api_key = c.string(t, (name, "api_key"), d.api_key, secret=True)
+    if api_key != api_key.strip():
+        c.add((name, "api_key"), "has spaces around it (a copy-and-paste slip?)")
+    elif api_key and not _URL_SAFE.fullmatch(api_key):
+        c.add((name, "api_key"), "may only hold letters, digits and - _ . ~")
+    secret_key: _Key = (name, "secret")
+    secret = c.string(t, secret_key, d.secret, secret=True)
+    if secret and not _URL_SAFE.fullmatch(secret):
+        c.add(secret_key, "may only hold letters, digits and - _ . ~ (it goes into a URL)")
+    elif secret and len(secret) < MIN_SECRET_LENGTH:
+        c.add(secret_key, f"too short: use at least {MIN_SECRET_LENGTH} random characters")
+    users = tuple(text.strip() for _, text in c.string_list(t, (name, "users")))
+    if enabled and mode is MediaServerMode.LIVE:
+        if not url:
+            c.add((name, "url"), f'required when {name}.mode is "live"')
+        if not api_key:
+            c.add((name, "api_key"), f'required when {name}.mode is "live"')
+    if enabled and mode is MediaServerMode.WEBHOOK:
+        if not secret:
+            c.add(
+                secret_key,
+                f'required when {name}.mode is "webhook" (the webhook URL is '
+                f"http://HOST:PORT/{name}/SECRET); use at least {MIN_SECRET_LENGTH} random "
+                "characters",
+            )
+        if not users and not (url and api_key):
+            c.add(
+                (name, "users"),
+                "list the user names whose plays count (or set url and api_key, so that the "
+                "server's administrators can be asked for)",
+            )
+    return MediaServerConfig(
+        enabled=enabled,
+        mode=mode,
+        url=url.rstrip("/"),
+        api_key=api_key,
+        secret=secret,
+        users=users,
     )
 
 

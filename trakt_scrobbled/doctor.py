@@ -33,6 +33,7 @@ from trakt_scrobbled.config import (
     Config,
     ConfigError,
     KodiConfig,
+    MediaServerConfig,
     MpvConfig,
     PlexConfig,
     PlexMode,
@@ -65,6 +66,7 @@ __all__ = [
     "check_daemon",
     "check_kodi",
     "check_login",
+    "check_media_server",
     "check_mpv",
     "check_plex",
     "check_plex_live",
@@ -575,6 +577,71 @@ def check_plex(plex: PlexConfig, server: ServerConfig) -> tuple[Check, ...]:
     return (_ok("plex", f"paste {url} into Plex Web > Settings > Webhooks", hint),)
 
 
+async def check_media_server(
+    name: str, media: MediaServerConfig, server: ServerConfig, *, wait: float = LOCAL_TIMEOUT
+) -> tuple[Check, ...]:
+    """`[jellyfin]` or `[emby]`: the server answers, takes the key, and what it lets us see."""
+    from trakt_scrobbled.config import MediaServerMode
+    from trakt_scrobbled.players.jellyfin_server import Flavour, MediaServer, MediaServerError
+
+    if not media.enabled:
+        return ()
+    flavour = Flavour(name)
+    checks: list[Check] = []
+    if media.mode is MediaServerMode.WEBHOOK:
+        host = server.host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - comparing, not binding
+            host = "<this machine's address>"
+        elif ":" in host:
+            host = f"[{host}]"
+        where = (
+            "the Webhook plugin's Generic destination (the README gives its template)"
+            if flavour is Flavour.JELLYFIN
+            else "Emby > Settings > Webhooks (needs Emby Premiere)"
+        )
+        url = f"http://{host}:{server.port}/{name}/<your [{name}] secret>"
+        checks.append(_ok(name, f"paste {url} into {where}"))
+        if not (media.url and media.api_key):
+            return tuple(checks)
+    try:
+        async with asyncio.timeout(wait), MediaServer(flavour, media.url, media.api_key) as api:
+            info = await api.info()
+            owner = await api.owner()
+            sessions = await api.sessions()
+    except TimeoutError:
+        return (
+            *checks,
+            _fail(name, f"the {flavour.label} server at {media.url} did not answer in {wait:g} s"),
+        )
+    except MediaServerError as err:
+        hint = f"check [{name}] url, and api_key ({flavour.label}: Dashboard > API Keys)"
+        return (*checks, _fail(name, str(err), hint))
+    version = str(info.get("Version") or "?")
+    playing = sum(1 for s in sessions if isinstance(s.get("NowPlayingItem"), dict))
+    whose = ", ".join(media.users) if media.users else ", ".join(owner.names) or "nobody"
+    checks.append(
+        _ok(
+            name,
+            f"{flavour.label} {version} at {media.url} takes the key; it shows {len(sessions)} "
+            f"sessions ({playing} playing); scrobbling the plays of {whose}",
+        )
+    )
+    if not owner.admin and media.mode is MediaServerMode.LIVE:
+        checks.append(
+            _fail(
+                name,
+                f"the api_key is {', '.join(owner.names)}'s, who is no administrator: the server "
+                "does not let it follow sessions",
+                f"use an API key ({flavour.label}: Dashboard > API Keys) or an administrator's",
+            )
+        )
+    if not media.users and not owner.names:
+        checks.append(
+            _fail(name, "the key belongs to no user and the server has no administrator", "")
+        )
+    return tuple(checks)
+
+
 async def check_plex_live(
     plex: PlexConfig, paths: Paths, *, wait: float = LOCAL_TIMEOUT
 ) -> tuple[Check, ...]:
@@ -825,6 +892,9 @@ async def diagnose(
             yield check
         for check in await check_plex_live(config.plex, paths, wait=local_wait):
             yield check
+        for name, media in (("jellyfin", config.jellyfin), ("emby", config.emby)):
+            for check in await check_media_server(name, media, config.server, wait=local_wait):
+                yield check
     for check in await check_daemon(control_path(env, paths), wait=local_wait):
         yield check
     for check in await check_service(env, systemctl=systemctl, wait=local_wait):

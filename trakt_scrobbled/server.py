@@ -1,6 +1,7 @@
 """The local HTTP listener: webhooks in, nothing out (`status` has its own door, control.py).
 
-Plex is the only remote caller, and it cannot sign its webhooks: the URL's secret is the only
+Plex, Jellyfin and Emby are the remote callers (`POST /plex|jellyfin|emby/SECRET`, each route
+with its own secret), and none can sign its webhooks: the URL's secret is the only
 credential, so it is compared in constant time and never logged (there is no access log, and
 what is logged about a request has its path masked). Whatever arrives, the answer is 2xx or 4xx:
 a webhook that crashed the listener, or a 5xx that made Plex retry, would be worse than a lost
@@ -22,7 +23,7 @@ import logging
 import re
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
@@ -82,10 +83,25 @@ connection (a body trickled in to hold a place); Plex sends a webhook in millise
 PlexHandler = Callable[[Mapping[str, Any]], object]
 """Takes one webhook's payload object; returns what it did, for a debug log line."""
 
-_PLEX_PATH = re.compile(r"/plex/[^\s\"'?#]*")
-_MASKED = "/plex/***"
+_PLEX_PATH = re.compile(r"/(plex|jellyfin|emby)/[^\s\"'?#]*")
+_MASKED = r"/\1/***"
+WEBHOOK_ROUTES = frozenset({"plex", "jellyfin", "emby"})
+"""The `POST /{name}/{secret}` routes a player may mount (see `Route`)."""
+_PAYLOAD_FIELDS = frozenset({b"payload", b"data"})
+"""The form field holding the JSON: Plex's `payload`, Emby's `data`."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _TEXT = "text/plain; charset=utf-8"
+
+
+@dataclass(slots=True)
+class _Mount:
+    """One mounted webhook route: its secret (as a digest for the comparison) and handler."""
+
+    secret: str = field(repr=False)
+    digest: bytes = field(repr=False)
+    handler: PlexHandler
+    warned: bool = False
+    """A wrong secret was logged once already (a misconfigured server would flood the log)."""
 
 
 class ServerError(Exception):
@@ -116,8 +132,9 @@ def _text(status: int, text: str, *headers: tuple[str, str]) -> _Answer:
 class LocalServer:
     """`POST /plex/{secret}` for Plex webhooks; anything else is 404.
 
-    Port 0 picks a free port (tests); `port` then tells which. Plex is off (404) until
-    `set_plex` gives a non-empty secret and a handler, so a config reload can switch it.
+    Port 0 picks a free port (tests); `port` then tells which. A route is off (404) until
+    `set_route` (`set_plex`) gives it a non-empty secret and a handler, so a config reload can
+    switch it; `/jellyfin/` and `/emby/` work as `/plex/` does.
     """
 
     def __init__(
@@ -132,24 +149,23 @@ class LocalServer:
         self.host = host
         self._port = port
         self._max_body = max_body
-        self._secret_digest: bytes | None = None
-        self._secret = ""
-        self._on_webhook: PlexHandler | None = None
+        self._mounts: dict[str, _Mount] = {}
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.Task[None], _Link] = {}
         self.set_plex(plex_secret, on_webhook)
 
     def set_plex(self, secret: str, handler: PlexHandler | None) -> None:
         """Enable webhooks with this secret and handler; an empty secret or no handler disables."""
-        self._warned_secret = False
+        self.set_route("plex", secret, handler)
+
+    def set_route(self, name: str, secret: str, handler: PlexHandler | None) -> None:
+        """Serve `POST /{name}/{secret}` (one of `WEBHOOK_ROUTES`) with `handler`, or stop."""
+        if name not in WEBHOOK_ROUTES:
+            raise ValueError(f"no webhook route /{name}/")
         if secret and handler is not None:
-            self._secret = secret
-            self._secret_digest = _digest(secret)
-            self._on_webhook = handler
+            self._mounts[name] = _Mount(secret, _digest(secret), handler)
         else:
-            self._secret = ""
-            self._secret_digest = None
-            self._on_webhook = None
+            self._mounts.pop(name, None)
 
     @property
     def port(self) -> int:
@@ -277,34 +293,37 @@ class LocalServer:
 
     async def _route(self, link: _Link, request: _Request) -> _Answer:
         segments = request.path.split("/")
-        if len(segments) == 3 and segments[1] == "plex" and segments[2]:
-            return await self._plex(link, request, urllib.parse.unquote(segments[2]))
+        if len(segments) == 3 and segments[1] in WEBHOOK_ROUTES and segments[2]:
+            name = segments[1]
+            return await self._webhook(name, link, request, urllib.parse.unquote(segments[2]))
         return _text(404, "not found")
 
     # --- routes ------------------------------------------------------------------------------
 
-    async def _plex(self, link: _Link, request: _Request, secret: str) -> _Answer:
-        handler, digest = self._on_webhook, self._secret_digest
+    async def _webhook(self, name: str, link: _Link, request: _Request, secret: str) -> _Answer:
+        mount = self._mounts.get(name)
         given = _digest(secret)
-        if handler is None or digest is None or not hmac.compare_digest(given, digest):
-            if handler is not None and not self._warned_secret:
-                self._warned_secret = True
+        if mount is None or not hmac.compare_digest(given, mount.digest):
+            if mount is not None and not mount.warned:
+                mount.warned = True
                 log.warning(
-                    "plex: a webhook came with a wrong secret (answered 404): paste the URL "
-                    "`trakt-scrobbled doctor` shows into Plex > Settings > Webhooks"
+                    "%s: a webhook came with a wrong secret (answered 404): paste the URL "
+                    "`trakt-scrobbled doctor` shows into the server's webhook settings",
+                    name,
                 )
             else:
-                log.debug("plex: a request with a wrong secret, or plex is off: 404")
+                log.debug("%s: a request with a wrong secret, or %s is off: 404", name, name)
             return _text(404, "not found")
+        handler = mount.handler
         if request.method != "POST":
             return _text(405, "use POST", ("Allow", "POST"))
         try:
             payload = await self._payload(link, request)
         except _Rejected as rejected:
-            log.info("plex: webhook refused (%s %s)", rejected.status, rejected.reason)
+            log.info("%s: webhook refused (%s %s)", name, rejected.status, rejected.reason)
             raise
         outcome = handler(payload)
-        log.debug("plex: webhook %.60s: %s", payload.get("event"), outcome)
+        log.debug("%s: webhook: %s", name, outcome)
         return _text(200, "ok")
 
     # --- bodies ------------------------------------------------------------------------------
@@ -328,7 +347,7 @@ class LocalServer:
                 fields = urllib.parse.parse_qs(text, keep_blank_values=True, max_num_fields=64)
             except ValueError as err:
                 raise _Rejected(400, "malformed form") from err
-            values = fields.get("payload")
+            values = fields.get("payload") or fields.get("data")
             if not values:
                 raise _Rejected(400, "no payload field")
             return _json_object(values[0].encode("utf-8", "surrogatepass"))
@@ -354,8 +373,9 @@ class LocalServer:
 
     def _redact(self, text: str) -> str:
         text = _PLEX_PATH.sub(_MASKED, text)
-        secret = self._secret
-        return text.replace(secret, "***") if secret else text
+        for mount in self._mounts.values():
+            text = text.replace(mount.secret, "***")
+        return text
 
 
 # --- one connection -------------------------------------------------------------------------------
@@ -370,7 +390,7 @@ class _Request:
 
     @property
     def safe_path(self) -> str:
-        return _MASKED if self.path.startswith("/plex") else self.path
+        return _PLEX_PATH.sub(_MASKED, self.path)
 
 
 class _Link:
@@ -543,7 +563,7 @@ class _Form:
             raise _Rejected(400, "nested multipart")
         disposition = self._headers.get(b"content-disposition", b"").decode("latin-1")
         _, params = parse_options_header(disposition)
-        if self.payload is None and params.get(b"name") == b"payload":
+        if self.payload is None and params.get(b"name") in _PAYLOAD_FIELDS:
             self._kept = bytearray()
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
