@@ -31,6 +31,7 @@ __all__ = [
     "KodiConfig",
     "LogLevel",
     "LoggingConfig",
+    "MprisConfig",
     "MpvConfig",
     "Override",
     "OverrideType",
@@ -122,6 +123,29 @@ class PlexConfig:
     token: str = field(default="", repr=False)
 
 
+MPRIS_IGNORE: tuple[str, ...] = (
+    "firefox*",
+    "chromium*",
+    "chrome*",
+    "brave*",
+    "vivaldi*",
+    "opera*",
+    "microsoft-edge*",
+    "plasma-browser-integration",
+    "spotify",
+)
+"""Browsers (tabs publish MPRIS with no file) and music players, unless the user says otherwise."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MprisConfig:
+    enabled: bool = False
+    players: tuple[str, ...] = ()
+    """Bus-name patterns (`vlc`, `celluloid*`) to follow; empty follows every player."""
+    ignore: tuple[str, ...] = MPRIS_IGNORE
+    """Bus-name patterns never followed; wins over `players`."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerConfig:
     host: str = "127.0.0.1"
@@ -153,6 +177,7 @@ class Config:
     mpv: MpvConfig = field(default_factory=MpvConfig)
     kodi: KodiConfig = field(default_factory=KodiConfig)
     plex: PlexConfig = field(default_factory=PlexConfig)
+    mpris: MprisConfig = field(default_factory=MprisConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     overrides: tuple[Override, ...] = ()
@@ -518,6 +543,7 @@ def _build(
         mpv=_mpv(c.section(raw, "mpv"), c, env),
         kodi=_kodi(c.section(raw, "kodi"), c),
         plex=_plex(c.section(raw, "plex"), c),
+        mpris=_mpris(c.section(raw, "mpris"), c),
         server=_server(c.section(raw, "server"), c),
         logging=_logging(c.section(raw, "logging"), c),
         overrides=_overrides(raw.get("overrides"), c, env),
@@ -651,6 +677,37 @@ def _plex(t: Mapping[str, object], c: _Checker) -> PlexConfig:
         accounts=accounts,
         url=url.rstrip("/"),
         token=token,
+    )
+
+
+_BUS_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+")
+_MPRIS_PREFIX = "org.mpris.MediaPlayer2."
+
+
+def _mpris(t: Mapping[str, object], c: _Checker) -> MprisConfig:
+    d = MprisConfig()
+    c.unknown_keys(t, ("mpris",), _known(MprisConfig))
+
+    def patterns(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        if key not in t:
+            return default
+        out: list[str] = []
+        for path, text in c.string_list(t, ("mpris", key)):
+            pattern = text.strip().removeprefix(_MPRIS_PREFIX)
+            if not _BUS_PATTERN.fullmatch(pattern):
+                c.add(
+                    path,
+                    "a D-Bus name pattern may only hold letters, digits, _ - . and the glob "
+                    f"characters * ? [ ] !, got {_show(text)}",
+                )
+            else:
+                out.append(pattern)
+        return tuple(dict.fromkeys(out))
+
+    return MprisConfig(
+        enabled=c.boolean(t, ("mpris", "enabled"), d.enabled),
+        players=patterns("players", d.players),
+        ignore=patterns("ignore", d.ignore),
     )
 
 
