@@ -301,7 +301,7 @@ class _Bus:
         body: Sequence[object] = (),
     ) -> list[Any]:
         from dbus_fast import Message, MessageType
-        from dbus_fast.errors import DBusFastError
+        from dbus_fast.errors import DBusError
 
         message = Message(
             destination=destination,
@@ -318,7 +318,7 @@ class _Bus:
             raise MprisError(
                 f"{destination} did not answer {member} in {self._timeout:g} s"
             ) from err
-        except (DBusFastError, OSError, EOFError) as err:
+        except (DBusError, OSError, EOFError, ValueError, RuntimeError) as err:
             raise MprisError(f"{member} to {destination} failed: {err}") from err
         if reply is None or reply.message_type is MessageType.ERROR:
             error = getattr(reply, "error_name", None) or "no reply"
@@ -344,14 +344,14 @@ class _Bus:
 async def connect(address: str, wait: float = CALL_TIMEOUT) -> MessageBus:
     """A connection to the bus at `address`, or MprisError saying why not."""
     from dbus_fast.aio import MessageBus
-    from dbus_fast.errors import DBusFastError
+    from dbus_fast.errors import AuthError, DBusError
 
     try:
         async with asyncio.timeout(wait):
             return await MessageBus(bus_address=address).connect()
     except TimeoutError as err:
         raise MprisError(f"the session bus at {address} did not answer") from err
-    except (OSError, DBusFastError, EOFError, ValueError) as err:
+    except (OSError, AuthError, DBusError, EOFError, ValueError) as err:
         raise MprisError(f"cannot reach the session bus at {address}: {err}") from err
 
 
