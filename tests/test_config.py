@@ -17,8 +17,8 @@ from trakt_scrobbled.config import (
     ConfigError,
     KodiConfig,
     LoggingConfig,
-    MprisConfig,
     LogLevel,
+    MprisConfig,
     MpvConfig,
     Override,
     OverrideType,
@@ -710,7 +710,10 @@ slug = "catch-all"
 
 
 def test_mpris_patterns_lose_the_bus_prefix_and_an_empty_ignore_is_kept(tmp_path: Path) -> None:
-    text = '[mpris]\nenabled = true\nplayers = ["org.mpris.MediaPlayer2.vlc", " haruna "]\nignore = []\n'
+    text = (
+        '[mpris]\nenabled = true\nplayers = ["org.mpris.MediaPlayer2.vlc", " haruna "]\n'
+        "ignore = []\n"
+    )
     config = load_config(write(tmp_path, text), {})
     assert config.mpris == MprisConfig(enabled=True, players=("vlc", "haruna"), ignore=())
     assert load_config(write(tmp_path, "[mpris]\nenabled = true\n"), {}).mpris.ignore == (

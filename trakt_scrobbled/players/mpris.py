@@ -71,6 +71,8 @@ MAX_TEXT = 4096
 """Characters kept of a URL or title; longer ones are not a real file or title."""
 EOF_MARGIN = 2.0
 """Seconds before the end within which a stop counts as the end of the file."""
+SEEK_TOLERANCE = 1.0
+"""Seconds a `Seeked` position must differ from the play head to count as a jump."""
 DRIFT = 3.0
 """Seconds the read position may differ from the extrapolated one before it counts as a seek."""
 
@@ -392,6 +394,8 @@ class MprisPlayer:
         self._max_players = max_players
         self._links: dict[str, _Link] = {}
         """By unique name: every MPRIS connection seen, followed or not (then `skipped`)."""
+        self._by_pid: dict[int, _Link] = {}
+        """The connection followed for each process: VLC opens two, each owning one name."""
         self._once = LogOnce(log)
 
     # --- Player protocol ---------------------------------------------------------------------
@@ -404,7 +408,7 @@ class MprisPlayer:
             (
                 Connection(link.source, link.describe())
                 for link in self._links.values()
-                if link.skipped is None
+                if link.skipped is None and link.twin is None
             ),
             key=lambda c: c.source,
         )
@@ -550,11 +554,24 @@ class MprisPlayer:
         link.names.discard(name)
         if not link.names:
             del self._links[owner]
+            if link.pid is not None and self._by_pid.get(link.pid) is link:
+                del self._by_pid[link.pid]
             link.gone()
+
+    def claim(self, link: _Link, pid: int | None) -> _Link | None:
+        """The link already following process `pid`, else None after `link` takes it."""
+        if pid is None:
+            return None
+        twin = self._by_pid.get(pid)
+        if twin is not None and twin is not link:
+            return twin
+        self._by_pid[pid] = link
+        return None
 
     async def _drop_all(self, *, gone: bool) -> None:
         links = list(self._links.values())
         self._links.clear()
+        self._by_pid.clear()
         for link in links:
             if gone:
                 link.gone()
@@ -590,6 +607,9 @@ class _Link:
         self.names = {name}
         self.source = f"mpris:{player_part(name)}"
         self.skipped: str | None = None
+        self.twin: _Link | None = None
+        """Another connection of the same process, followed instead of this one."""
+        self.pid: int | None = None
         self.unusable = False
         self._clock = adapter._clock
         self._wake = asyncio.Event()
@@ -654,8 +674,12 @@ class _Link:
 
     async def _serve(self) -> None:
         try:
-            pid = await self._bus.pid_of(self.owner)
+            pid = self.pid = await self._bus.pid_of(self.owner)
             if not self._gone:
+                self.twin = self._adapter.claim(self, pid)
+                if self.twin is not None:
+                    log.debug("mpris: %s is %s again", self.owner, self.twin.source)
+                    return
                 skipped = await self._adapter.decide(self, pid)
                 self.source = f"mpris:{player_part(source_name(self.names))}"
                 if skipped is not None:
@@ -679,17 +703,15 @@ class _Link:
         refresh, seeked, tick = self._refresh, self._seeked, self._tick
         self._refresh, self._seeked, self._tick = False, None, False
         if not refresh:
-            if seeked is not None and self._item is not None:
-                self._playhead.remember(seeked)
-                self._send(Seeked(self.source, self._estimate() or seeked))
+            if seeked is not None:
+                self._seek_to(seeked)
             return
         try:
             props = await self._bus.get_all(self.owner)
         except MprisError as err:
             self._once.once("read", logging.WARNING, "mpris: %s: %s", self.source, err)
-            if seeked is not None and self._item is not None:
-                self._playhead.remember(seeked)
-                self._send(Seeked(self.source, self._estimate() or seeked))
+            if seeked is not None:
+                self._seek_to(seeked)
             return
         if self._once.clear("read"):
             log.info("mpris: %s answers again", self.source)
@@ -718,8 +740,11 @@ class _Link:
         if self._item is None:
             self._start(item, snap, paused)
             return
+        learned = False
         if item.duration is not None and item.duration != self._playhead.duration:
+            # VLC and mpv-mpris send the length in a second Metadata, once they know it.
             self._item = item
+            learned = self._playhead.duration is None
             self._playhead.duration = item.duration
         if snap.rate is not None and snap.rate != self._playhead.speed:
             self._playhead.rebase(self._moving())
@@ -737,11 +762,21 @@ class _Link:
         expected = self._estimate()
         self._playhead.remember(snap.position)
         now = self._estimate()
-        jumped = expected is not None and now is not None and abs(now - expected) > DRIFT
-        if (seeked or jumped) and now is not None:
+        moved = 0.0 if expected is None or now is None else abs(now - expected)
+        if now is not None and moved > (SEEK_TOLERANCE if seeked else DRIFT):
             self._send(Seeked(self.source, now))
-        elif tick:
+        elif tick or learned:
             self._progressed()
+
+    def _seek_to(self, position: float) -> None:
+        """A `Seeked` signal: a jump, unless it lands where the play head is anyway (VLC
+        signals one as playback starts)."""
+        if self._item is None:
+            return
+        expected = self._estimate()
+        self._playhead.remember(position)
+        if expected is None or abs(position - expected) > SEEK_TOLERANCE:
+            self._send(Seeked(self.source, position))
 
     def _start(self, item: Item, snap: Snapshot, paused: bool) -> None:
         self._item = item
