@@ -42,7 +42,7 @@ from trakt_scrobbled.trakt.refresh import TokenRefresher
 
 log = logging.getLogger(__name__)
 
-PLAYER_SECTIONS = ("mpv", "kodi", "plex")
+PLAYER_SECTIONS = ("mpv", "kodi", "plex", "mpris")
 
 
 def policy_of(config: Config) -> Policy:
@@ -63,7 +63,9 @@ def overrides_of(config: Config) -> tuple[Override, ...]:
     )
 
 
-def build_player(section: str, config: Config, clock: Clock) -> Player | None:
+def build_player(
+    section: str, config: Config, clock: Clock, env: Mapping[str, str] | None = None
+) -> Player | None:
     """The adapter for one `[section]` of the config, or None when it is off."""
     if section == "mpv" and config.mpv.enabled:
         if not config.mpv.sockets:
@@ -87,6 +89,17 @@ def build_player(section: str, config: Config, clock: Clock) -> Player | None:
             clock=clock,
             server_url=config.plex.url,
             server_token=config.plex.token,
+        )
+    if section == "mpris" and config.mpris.enabled:
+        from trakt_scrobbled.players.mpris import MprisPlayer, session_bus_address
+
+        return MprisPlayer(
+            bus_address=session_bus_address(os.environ if env is None else env),
+            players=config.mpris.players,
+            ignore=config.mpris.ignore,
+            # An mpv the mpv adapter follows is left to it: no play reported twice.
+            mpv_sockets=config.mpv.sockets if config.mpv.enabled else (),
+            clock=clock,
         )
     return None
 
@@ -259,7 +272,7 @@ class App:
         await self.server.stop()
 
     def _start_player(self, section: str) -> None:
-        player = build_player(section, self.config, self.clock)
+        player = build_player(section, self.config, self.clock, self.env)
         if player is None:
             return
         task = asyncio.get_running_loop().create_task(
@@ -538,7 +551,8 @@ class App:
             for player, _ in self._players.values():
                 self._mount(player)
         for section in PLAYER_SECTIONS:
-            if section in changed:
+            # [mpris] leaves to [mpv] the mpvs it follows: a change there changes both.
+            if section in changed or (section == "mpris" and "mpv" in changed):
                 await self._stop_player(section)
                 self._start_player(section)
         self._config_changed.set()
