@@ -394,8 +394,9 @@ class MprisPlayer:
         self._max_players = max_players
         self._links: dict[str, _Link] = {}
         """By unique name: every MPRIS connection seen, followed or not (then `skipped`)."""
-        self._by_pid: dict[int, _Link] = {}
-        """The connection followed for each process: VLC opens two, each owning one name."""
+        self._by_pid: dict[tuple[int, str], _Link] = {}
+        """The connection followed per process and player: VLC opens two connections, one
+        owning `vlc`, the other `vlc.instance<pid>`; they are one player."""
         self._once = LogOnce(log)
 
     # --- Player protocol ---------------------------------------------------------------------
@@ -554,18 +555,21 @@ class MprisPlayer:
         link.names.discard(name)
         if not link.names:
             del self._links[owner]
-            if link.pid is not None and self._by_pid.get(link.pid) is link:
-                del self._by_pid[link.pid]
+            if link.claim is not None and self._by_pid.get(link.claim) is link:
+                del self._by_pid[link.claim]
             link.gone()
 
     def claim(self, link: _Link, pid: int | None) -> _Link | None:
-        """The link already following process `pid`, else None after `link` takes it."""
+        """The link already following this player of process `pid`, else None after `link`
+        takes it. The player is the first part of the name: `vlc` of `vlc.instance1234`."""
         if pid is None:
             return None
-        twin = self._by_pid.get(pid)
+        key = (pid, player_part(min(link.names)).split(".", 1)[0])
+        twin = self._by_pid.get(key)
         if twin is not None and twin is not link:
             return twin
-        self._by_pid[pid] = link
+        self._by_pid[key] = link
+        link.claim = key
         return None
 
     async def _drop_all(self, *, gone: bool) -> None:
@@ -609,10 +613,11 @@ class _Link:
         self.skipped: str | None = None
         self.twin: _Link | None = None
         """Another connection of the same process, followed instead of this one."""
-        self.pid: int | None = None
+        self.claim: tuple[int, str] | None = None
         self.unusable = False
         self._clock = adapter._clock
         self._wake = asyncio.Event()
+        self._wake.set()  # the first read: it may be playing already
         self._refresh = True
         self._seeked: float | None = None
         self._tick = False
@@ -674,7 +679,7 @@ class _Link:
 
     async def _serve(self) -> None:
         try:
-            pid = self.pid = await self._bus.pid_of(self.owner)
+            pid = await self._bus.pid_of(self.owner)
             if not self._gone:
                 self.twin = self._adapter.claim(self, pid)
                 if self.twin is not None:
