@@ -98,6 +98,18 @@ def start_bus() -> SessionBus:
     folder.chmod(0o755)
     config = folder / "bus.conf"
     config.write_text(BUS_CONFIG.format(socket=folder / "bus"))
+    return _run_bus(folder)
+
+
+def restart_bus(bus: SessionBus) -> SessionBus:
+    """A new bus daemon at the same address, after the old one died."""
+    if bus.process.stdout is not None:
+        bus.process.stdout.close()
+    return _run_bus(bus.folder)
+
+
+def _run_bus(folder: Path) -> SessionBus:
+    config = folder / "bus.conf"
     process = subprocess.Popen(
         ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
         stdin=subprocess.DEVNULL,

@@ -14,7 +14,16 @@ import pytest
 from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
-from tests.mprisbus import PATH, PLAYER, PREFIX, SessionBus, session_bus_fixture
+from tests.mprisbus import (
+    PATH,
+    PLAYER,
+    PREFIX,
+    SessionBus,
+    restart_bus,
+    session_bus_fixture,
+    start_bus,
+    stop_bus,
+)
 from tests.realplayers import running, wait_until
 from trakt_scrobbled.events import Ended, EndReason, Playing, Seeked
 from trakt_scrobbled.players.mpris import MprisPlayer
@@ -218,3 +227,27 @@ async def test_a_player_that_leaves_mid_play_ends_as_gone(session_bus: SessionBu
         ended = await rec.wait_for(Ended)
         assert ended.reason is EndReason.GONE
         await wait_until(lambda: player.connections() == [], what="dropped")
+
+
+async def test_the_bus_going_away_ends_plays_and_the_adapter_comes_back() -> None:
+    """A logout takes the session bus and its players with it; a new session brings both back
+    at the same address (the systemd user bus is always `$XDG_RUNTIME_DIR/bus`)."""
+    bus = start_bus()
+    try:
+        player = MprisPlayer(bus_address=f"unix:path={bus.folder / 'bus'}", reconnect=(0.05, 0.2))
+        async with running(player) as rec:
+            async with raw_player(bus, "first") as first:
+                await first.changed(PlaybackStatus=v("Playing"), Metadata=metadata(title="One"))
+                await rec.wait_for(Playing)
+                bus.process.kill()
+                bus.process.wait()
+                ended = await rec.wait_for(Ended)
+                assert ended.reason is EndReason.GONE
+            (bus.folder / "bus").unlink(missing_ok=True)
+            bus = restart_bus(bus)
+            async with raw_player(bus, "second") as second:
+                await second.changed(PlaybackStatus=v("Playing"), Metadata=metadata(title="Two"))
+                again = await rec.wait_for(Playing, after=len(rec.events))
+                assert again.source == "mpris:second"
+    finally:
+        stop_bus(bus)

@@ -479,9 +479,10 @@ class MprisPlayer:
                 if isinstance(owner, str) and owner:
                     self._acquired(bus, emit, name, owner)
             log.info("mpris: watching the session bus for players")
-            await bus.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
-        except (OSError, EOFError) as err:
-            raise MprisError(f"the session bus connection broke: {err}") from err
+            try:
+                await bus.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+            except Exception as err:  # whatever broke the library's reader: the bus is gone
+                raise MprisError(f"the session bus connection broke: {err!r}") from err
         finally:
             bus.bus.remove_message_handler(handler)
         raise MprisError("the session bus closed the connection")
