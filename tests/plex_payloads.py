@@ -295,9 +295,12 @@ async def plex_stack(
     server_token: str = "",
     status: Callable[[], Mapping[str, Any]] | None = None,
 ) -> AsyncIterator[Stack]:
-    player = PlexPlayer(accounts, clock=clock, server_url=server_url, server_token=server_token)
+    player = PlexPlayer(
+        accounts, secret=SECRET, clock=clock, server_url=server_url, server_token=server_token
+    )
+    [route] = player.routes()  # the listener mounts what the player offers, as the app does
     server = LocalServer(
-        "127.0.0.1", 0, plex_secret=SECRET, on_webhook=player.handle, status=status
+        "127.0.0.1", 0, plex_secret=route.secret, on_webhook=route.handler, status=status
     )
     async with running(player) as events, server, httpx.AsyncClient(timeout=10.0) as client:
         yield Stack(server, player, events, client)

@@ -35,6 +35,7 @@ from trakt_scrobbled.doctor import (
 )
 from trakt_scrobbled.events import Ids, MediaType, Scrobble, ScrobbleVerb, TraktItem
 from trakt_scrobbled.paths import Paths
+from trakt_scrobbled.server import LocalServer
 from trakt_scrobbled.store import SCHEMA_VERSION, open_db
 from trakt_scrobbled.trakt.auth import Token, TokenStore
 
@@ -268,6 +269,28 @@ async def test_daemon_not_running() -> None:
     (check,) = await check_daemon(ServerConfig(port=free_port()))
     assert check.status is NOTE and "not running" in check.message
     assert "trakt-scrobbled run" in check.hint
+
+
+async def test_a_failing_player_adapter_fails_the_daemon_check() -> None:
+    doc = {
+        "version": "0",
+        "pid": 42,
+        "uptime": 10.0,
+        "players": [
+            {"name": "mpv", "connected": [], "ignored": {}, "failing": None},
+            {
+                "name": "kodi",
+                "connected": [],
+                "ignored": {},
+                "failing": {"error": "RuntimeError: boom", "crashes": 2},
+            },
+        ],
+    }
+    async with LocalServer("127.0.0.1", 0, status=lambda: doc) as server:
+        checks = await check_daemon(ServerConfig(port=server.port))
+    assert statuses(checks) == [OK, FAIL]
+    assert "kodi adapter failed (RuntimeError: boom)" in checks[1].message
+    assert "journalctl" in checks[1].hint
 
 
 def _systemctl_saying(folder: Path, out: str, code: int) -> str:

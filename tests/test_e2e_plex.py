@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,9 @@ import httpx
 import pytest
 
 from tests.daemon import Daemon, Home, log_in
-from tests.fake_trakt import FakeTrakt, RecordedRequest
-from tests.plex_payloads import jpeg, movie, multipart, webhook
+from tests.fake_trakt import Episode, FakeTrakt, RecordedRequest
+from tests.plex_payloads import episode, jpeg, movie, multipart, webhook
+from trakt_scrobbled.events import Ids
 
 SECRET = "k3rv9b2nq8x1m4z7w5y6"
 DURATION_MS = 200_000  # 200 s: 1 % is 2 s
@@ -21,6 +23,9 @@ DURATION_MS = 200_000  # 200 s: 1 % is 2 s
 def fake() -> Iterator[FakeTrakt]:
     with FakeTrakt() as fake:
         fake.add_movie("The Matrix", 1999, trakt=481, imdb="tt0133093", tmdb=603)
+        fake.add_show(
+            "Breaking Bad", 2008, trakt=1388, tvdb=81189, episodes=[Episode(1, 2, Ids(trakt=62))]
+        )
         yield fake
 
 
@@ -59,8 +64,9 @@ def scrobble(fake: FakeTrakt, verb: str, n: int = 1) -> RecordedRequest:
 
 def test_a_movie_from_play_to_watched(daemon: Daemon, home: Home, fake: FakeTrakt) -> None:
     assert post(home, webhook("media.play", at(0))) == 200
-    start = scrobble(fake, "start")  # once past 1 %
+    start = scrobble(fake, "start")  # at once, at 0
     assert start.json["movie"]["ids"]["imdb"] == "tt0133093"  # by Plex's own ids
+    assert start.json["progress"] < 1.0
     assert fake.requests("/search") == []
     assert post(home, webhook("media.pause", at(100_000))) == 200
     pause = scrobble(fake, "stop")
@@ -72,6 +78,42 @@ def test_a_movie_from_play_to_watched(daemon: Daemon, home: Home, fake: FakeTrak
     end = scrobble(fake, "stop", 2)
     assert end.json["progress"] >= 90.0
     fake.wait_until(lambda: len(fake.history()) == 1)
+
+
+def test_play_at_0_starts_at_once_and_a_pause_at_40_is_a_stop_at_40(
+    daemon: Daemon, home: Home, fake: FakeTrakt
+) -> None:
+    time.sleep(1.0)  # the sender's gap after a (re)start, for Trakt's 1 POST/s: not ours to time
+    posted = time.monotonic()
+    assert post(home, webhook("media.play", at(0))) == 200
+    start = scrobble(fake, "start")
+    assert start.json["progress"] < 1.0
+    assert start.monotonic - posted < 0.5, "Trakt shows it playing from the first second"
+    assert post(home, webhook("media.pause", at(80_000))) == 200  # 40 % of 200 s
+    pause = scrobble(fake, "stop")
+    assert pause.json["progress"] == pytest.approx(40.0, abs=0.5)
+    assert fake.playback()[0].progress == pytest.approx(40.0, abs=0.5)  # Trakt's resume point
+    assert fake.history() == ()
+
+
+def test_a_legacy_tvdb_episode_played_paused_at_half_and_stopped(
+    daemon: Daemon, home: Home, fake: FakeTrakt
+) -> None:
+    length = 3_480_000
+    assert post(home, webhook("media.play", episode(legacy=True, view_offset=0))) == 200
+    start = scrobble(fake, "start")
+    assert start.json["show"]["ids"]["tvdb"] == 81189
+    assert (start.json["episode"]["season"], start.json["episode"]["number"]) == (1, 2)
+    half = episode(legacy=True, view_offset=length // 2)
+    assert post(home, webhook("media.pause", half)) == 200
+    assert post(home, webhook("media.stop", episode(legacy=True))) == 200
+    stop = scrobble(fake, "stop")
+    assert stop.json["episode"]["number"] == 2
+    assert stop.json["progress"] == pytest.approx(50.0, abs=0.5)
+    time.sleep(1.5)
+    assert len(fake.requests("/scrobble/start")) == 1
+    assert len(fake.requests("/scrobble/stop")) == 1, "the stop after the pause adds nothing"
+    assert fake.history() == ()
 
 
 def test_other_peoples_plays_and_wrong_secrets_are_turned_away(

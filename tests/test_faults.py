@@ -78,6 +78,7 @@ class Answer:
     item: TraktItem | None
     reason: str | None = None
     retry_later: bool = False
+    episodes: tuple[int, ...] = ()
 
 
 class Trakt:

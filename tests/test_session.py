@@ -45,6 +45,11 @@ T95 = Policy(watched_threshold=95.0)
 Timeline = Sequence[tuple[float, SessionEvent]]
 
 
+E1 = TraktItem(MediaType.EPISODE, show_ids=Ids(trakt=7), season=1, number=1)
+E2 = TraktItem(MediaType.EPISODE, show_ids=Ids(trakt=7), season=1, number=2)
+PARTS = (E1, E2)
+
+
 def play(
     position: float,
     duration: float | None = 100.0,
@@ -53,8 +58,13 @@ def play(
     item: TraktItem | None = MOVIE,
     paused: bool = False,
     speed: float = 1.0,
+    items: tuple[TraktItem, ...] = (),
+    seen: frozenset[int] = frozenset(),
 ) -> Play:
-    return Play(play_id, item, position, duration, paused=paused, speed=speed)
+    first = items[0] if items else item
+    return Play(
+        play_id, first, position, duration, paused=paused, speed=speed, items=items, seen=seen
+    )
 
 
 def start(pct: float, play_id: str = "p1", item: TraktItem = MOVIE) -> Scrobble:
@@ -80,14 +90,14 @@ CASES = [
     pytest.param(
         T80,
         [(0, play(0)), (0.5, Tick()), (0.99, Tick()), (1.0, Tick()), (30, Tick())],
-        [start(1.0)],
-        id="playing from 0 starts at the 1% mark on a tick",
+        [start(0.0)],
+        id="playing from 0 starts at once, at 0",
     ),
     pytest.param(
         T80,
         [(0, play(0, 1000, speed=100)), (0.05, Tick()), (0.1, Tick())],
-        [start(1.0)],
-        id="the 1% mark follows the speed",
+        [start(0.0)],
+        id="no tick starts anything: the start went at the play",
     ),
     pytest.param(
         T80,
@@ -98,8 +108,8 @@ CASES = [
     pytest.param(
         T80,
         [(0, play(0)), (0.9, Stop())],
-        [],
-        id="a peek under 1% sends nothing",
+        [start(0.0), stop(1.0)],
+        id="a peek under 1% closes with a stop at 1",
     ),
     pytest.param(
         T80,
@@ -156,32 +166,32 @@ CASES = [
             (5.0, Tick()),
             (6.0, Tick()),
         ],
-        [start(10.0), start(62.0)],
-        id="a burst of 5 seeks sends one start after the debounce",
+        [start(10.0), start(20.0), start(30.0), start(40.0), start(50.0), start(60.0)],
+        id="each seek of a burst is a start at once (the outbox coalesces them)",
     ),
     pytest.param(
         T80,
         [(0, play(50)), (1, Seek(0)), (1.5, Stop())],
-        [start(50.0), stop(1.0)],
+        [start(50.0), start(0.0), stop(1.0)],
         id="a started play stopped under 1% sends 1",
     ),
     pytest.param(
         T80,
         [(0, play(500, 1000)), (1, Seek(0)), (3, Tick())],
-        [start(50.0), start(1.0)],
-        id="a seek back under 1% starts at 1",
+        [start(50.0), start(0.0)],
+        id="a seek back to 0 starts at 0",
     ),
     pytest.param(
         T80,
         [(0, play(50)), (1, Seek(70)), (2, Pause()), (10, Tick())],
-        [start(50.0), stop(71.0)],
-        id="pause drops a pending seek",
+        [start(50.0), start(70.0), stop(71.0)],
+        id="a seek, then a pause",
     ),
     pytest.param(
         T80,
         [(0, play(50)), (1, Seek(70)), (2, Stop()), (10, Tick())],
-        [start(50.0), stop(71.0)],
-        id="stop drops a pending seek",
+        [start(50.0), start(70.0), stop(71.0)],
+        id="a seek, then a stop",
     ),
     pytest.param(
         T80,
@@ -192,8 +202,8 @@ CASES = [
     pytest.param(
         T80,
         [(0, play(0)), (0.2, Seek(30)), (5, Tick())],
-        [start(30.0)],
-        id="seek past 1% before the start starts at once",
+        [start(0.0), start(30.0)],
+        id="a seek just after the start is a start at once",
     ),
     pytest.param(
         T80,
@@ -204,13 +214,13 @@ CASES = [
     pytest.param(
         T80,
         [(0, play(0, 1000, speed=100)), (0.1, Tick()), (5, Stop())],
-        [start(1.0), stop(50.0)],
+        [start(0.0), stop(50.0)],
         id="stop while playing extrapolates at speed 100",
     ),
     pytest.param(
         T80,
         [(0, play(0, 1000, speed=100)), (0.1, Tick()), (50, Stop())],
-        [start(1.0), stop(100.0, watched=True)],
+        [start(0.0), stop(100.0, watched=True)],
         id="extrapolation stops at the duration",
     ),
     pytest.param(
@@ -228,7 +238,7 @@ CASES = [
     pytest.param(
         T80,
         [(0, play(50)), (10, play(0, play_id="p2", item=EPISODE)), (11, Tick())],
-        [start(50.0), stop(60.0), start(1.0, "p2", EPISODE)],
+        [start(50.0), stop(60.0), start(0.0, "p2", EPISODE)],
         id="item replaced: stop, then the new play",
     ),
     pytest.param(
@@ -259,14 +269,14 @@ CASES = [
     pytest.param(
         T80,
         [(0, play(0, item=None)), (0.5, Identified(MOVIE)), (0.9, Tick()), (1.0, Tick())],
-        [start(1.0)],
-        id="identified later under 1% waits for the 1% mark",
+        [start(0.5)],
+        id="identified later under 1% starts at once",
     ),
     pytest.param(
         T80,
         [(0, play(50, item=None)), (1, Pause()), (2, Identified(MOVIE)), (5, Resume())],
-        [start(51.0)],
-        id="identified while paused starts on resume",
+        [stop(51.0), start(51.0)],
+        id="a pause before identification is told once identified; resume starts",
     ),
     pytest.param(
         T80,
@@ -328,8 +338,8 @@ CASES = [
     pytest.param(
         T80,
         [(0, play(0)), (0.5, Pause()), (1, Resume()), (1.4, Tick()), (1.5, Tick())],
-        [start(1.0)],
-        id="pause before the start sends nothing",
+        [start(0.0), stop(1.0), start(0.5)],
+        id="a pause just after the start stops at 1",
     ),
     pytest.param(
         T80,
@@ -372,14 +382,110 @@ CASES = [
     pytest.param(
         T80,
         [(0, play(0)), (30, Stop())],
-        [start(30.0), stop(30.0)],
-        id="a missed tick is caught up by the next event",
+        [start(0.0), stop(30.0)],
+        id="a play from 0 stopped at 30 %",
     ),
     pytest.param(
         T80,
         [(0, play(50)), (0, Seek(70)), (10, Stop())],
-        [start(50.0), start(80.0), stop(80.0, watched=True)],
-        id="a seek overdue at the stop still starts first, with the current progress",
+        [start(50.0), start(70.0), stop(80.0, watched=True)],
+        id="a seek is a start at once, with its own position",
+    ),
+    # --- DESIGN's examples -------------------------------------------------------------------
+    pytest.param(
+        T80,
+        [(0, play(0)), (0.1, Pause(position=40))],
+        [start(0.0), stop(40.0)],
+        id="Plex: play at 0, pause at 40 % is a stop at 40",
+    ),
+    pytest.param(
+        T80,
+        [(0, play(0, item=None)), (0.1, Pause(position=40)), (0.2, Identified(MOVIE))],
+        [stop(40.0)],
+        id="a pause at 40 % before identification is a stop at 40 once identified",
+    ),
+    pytest.param(
+        T80,
+        [(0, play(0, item=None)), (0.1, Pause(position=40)), (0.2, Identified(None))],
+        [],
+        id="nothing for a play that stays unidentified, paused or not",
+    ),
+    pytest.param(
+        T80,
+        [(0, play(0, item=None)), (50, Stop()), (51, Identified(MOVIE))],
+        [stop(50.0)],
+        id="stopped before identification: the stop is told once identified",
+    ),
+    pytest.param(
+        T80,
+        [(0, play(0, item=None)), (90, Stop()), (200, Identified(MOVIE))],
+        [stop(90.0, watched=True)],
+        id="watched before identification: the watch is told once identified",
+    ),
+    pytest.param(
+        T80,
+        [(0, play(50, paused=True, item=None)), (1, Stop()), (2, Identified(MOVIE))],
+        [],
+        id="found paused and stopped before identification: nothing happened to tell",
+    ),
+    pytest.param(
+        T80,
+        [(0, play(0, item=None)), (1, Identified(MOVIE, seen=frozenset({0}))), (95, Stop())],
+        [start(1.0), stop(79.9)],
+        id="a rewatch within the window is started and closed under 80",
+    ),
+    pytest.param(
+        T80,
+        [(0, play(50, seen=frozenset({0}))), (10, Pause()), (11, Resume()), (40, Stop())],
+        [start(50.0), stop(60.0), start(60.0), stop(79.9)],
+        id="a rewatch may pause and resume; it never becomes a watch",
+    ),
+    # --- multi-episode files -------------------------------------------------------------------
+    pytest.param(
+        T80,
+        [(0, play(0, items=PARTS)), (25, Tick()), (50, Tick()), (100, Stop())],
+        [
+            start(0.0, item=E1),
+            stop(100.0, item=E1, watched=True),
+            start(0.0, "p1.2", E2),
+            stop(100.0, "p1.2", E2, watched=True),
+        ],
+        id="two episodes played through: stop at the boundary, start of the next",
+    ),
+    pytest.param(
+        T80,
+        [(0, play(0, items=PARTS)), (80, Stop())],
+        [
+            start(0.0, item=E1),
+            stop(100.0, item=E1, watched=True),
+            start(0.0, "p1.2", E2),
+            stop(60.0, "p1.2", E2),
+        ],
+        id="a missed boundary tick is caught up by the next event, as if on time",
+    ),
+    pytest.param(
+        T80,
+        [(0, play(10, items=PARTS)), (1, Seek(75)), (2, Seek(20)), (3, Stop())],
+        [
+            start(20.0, item=E1),
+            stop(22.0, item=E1),
+            start(50.0, "p1.2", E2),
+            stop(52.0, "p1.2", E2),
+            start(40.0, item=E1),
+            stop(42.0, item=E1),
+        ],
+        id="seeks across the boundary stop one part and start the other",
+    ),
+    pytest.param(
+        T80,
+        [(0, play(45, items=PARTS)), (10, Seek(10)), (20, Stop())],
+        [
+            start(90.0, item=E1),
+            stop(100.0, item=E1, watched=True),
+            start(0.0, "p1.2", E2),
+            stop(10.0, "p1.2", E2),
+        ],
+        id="back into a watched part: nothing more for it",
     ),
 ]
 
@@ -392,16 +498,13 @@ def test_scrobbles(policy: Policy, timeline: Timeline, expected: list[Scrobble])
 
 DEADLINES = [
     pytest.param([], None, id="idle before any play"),
-    pytest.param([(0, play(0))], 1.0, id="1% mark at speed 1"),
-    pytest.param([(10, play(0, speed=0.5))], 12.0, id="1% mark at speed 0.5"),
-    pytest.param([(0, play(0, 1000, speed=100))], 0.1, id="1% mark at speed 100"),
-    pytest.param([(0, play(0)), (0.2, Seek(0.5))], 0.7, id="1% mark after a seek"),
-    pytest.param([(0, play(0, speed=0))], None, id="speed 0 never reaches 1%"),
-    pytest.param([(0, play(50))], None, id="started, nothing pending"),
-    pytest.param([(0, play(50)), (3, Seek(20))], 5.0, id="pending seek"),
-    pytest.param([(0, play(50)), (3, Seek(20)), (4, Seek(30))], 6.0, id="a later seek pushes"),
-    pytest.param([(0, play(50)), (3, Seek(20)), (5, Tick())], None, id="seek flushed"),
-    pytest.param([(0, play(0, paused=True))], None, id="paused"),
+    pytest.param([(0, play(0))], None, id="a play from 0 started at once: nothing pending"),
+    pytest.param([(0, play(50)), (3, Seek(20))], None, id="a seek started at once"),
+    pytest.param([(0, play(0, items=PARTS))], 50.0, id="the episode boundary"),
+    pytest.param([(10, play(0, items=PARTS, speed=0.5))], 110.0, id="the boundary at speed 0.5"),
+    pytest.param([(0, play(10, items=PARTS)), (5, Seek(60))], None, id="in the last part"),
+    pytest.param([(0, play(0, items=PARTS, speed=0))], None, id="speed 0 never gets there"),
+    pytest.param([(0, play(0, items=PARTS, paused=True))], None, id="paused"),
     pytest.param([(0, play(0, item=None))], None, id="unidentified"),
     pytest.param([(0, play(0, None))], None, id="duration unknown"),
     pytest.param([(0, play(0)), (0.5, Stop())], None, id="stopped"),
@@ -429,16 +532,20 @@ def test_deadline(timeline: Timeline, expected: float | None) -> None:
         (0.0, 0.3, 1.0, 5e8),
     ],
 )
-def test_a_tick_at_the_deadline_starts(
+def test_a_tick_at_the_deadline_crosses_the_boundary(
     position: float, duration: float, speed: float, t0: float
 ) -> None:
-    """Float error at the 1 % mark must never leave the driver ticking in a loop."""
-    state, sent = step(initial(), play(position, duration, speed=speed), t0, T80)
+    """Float error at an episode boundary must never leave the driver ticking in a loop."""
+    state, sent = step(initial(), play(position, duration, speed=speed, items=PARTS), t0, T80)
     due = deadline(state, T80)
-    assert sent == () and due is not None and due > t0
+    assert [s.verb for s in sent] == [ScrobbleVerb.START]
+    assert due is not None and due > t0
     state, sent = step(state, Tick(), due, T80)
-    assert [(s.verb, s.progress) for s in sent] == [(ScrobbleVerb.START, 1.0)]
-    assert state.reported is Reported.STARTED
+    assert [(s.verb, s.item, s.watched) for s in sent] == [
+        (ScrobbleVerb.STOP, E1, True),
+        (ScrobbleVerb.START, E2, False),
+    ]
+    assert state.reported is Reported.STARTED and state.part == 1
     assert deadline(state, T80) is None
 
 
@@ -477,7 +584,6 @@ def test_stop_leaves_the_last_play_for_status() -> None:
     state, _ = run([(0, play(85)), (2, Stop())])
     assert (state.phase, state.play_id, state.item) == (Phase.IDLE, "p1", MOVIE)
     assert state.reported is Reported.WATCHED
-    assert state.seek_due is None
 
 
 @pytest.mark.parametrize(
@@ -488,7 +594,6 @@ def test_stop_leaves_the_last_play_for_status() -> None:
         {"min_progress": 0.5},
         {"pause_cap": 80.0},
         {"pause_cap": 0.5},
-        {"seek_debounce": -1.0},
         {"watched_threshold": math.nan},
     ],
 )

@@ -131,6 +131,24 @@ TABLE: list[tuple[str, dict[str, Any], list[str]]] = [
         ],
     ),
     (
+        "a player adapter that crashed and is restarted",
+        {
+            "players": [
+                {
+                    "name": "kodi",
+                    "connected": [],
+                    "ignored": {},
+                    "failing": {"error": "RuntimeError: boom", "crashes": 3},
+                }
+            ]
+        },
+        [
+            "Players:",
+            "  kodi: not connected",
+            "    failing: RuntimeError: boom, 3 times in a row; restarting it",
+        ],
+    ),
+    (
         "playing, matched",
         {"playing": [MOVIE_PLAYING]},
         [

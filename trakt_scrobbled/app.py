@@ -13,8 +13,6 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
 from trakt_scrobbled import __version__
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.config import Config, ConfigError, OverrideType, diff_sections, load_config
@@ -34,6 +32,7 @@ from trakt_scrobbled.sender import Sender, SenderState
 from trakt_scrobbled.server import LocalServer, ServerError
 from trakt_scrobbled.session import Phase, Policy
 from trakt_scrobbled.store import open_db
+from trakt_scrobbled.supervisor import Supervisor
 from trakt_scrobbled.trakt.auth import Auth, AuthState, TokenStore
 from trakt_scrobbled.trakt.client import TraktClient
 from trakt_scrobbled.trakt.device import DeviceCode, login_until_done
@@ -46,10 +45,9 @@ PLAYER_SECTIONS = ("mpv", "kodi", "plex", "mpris")
 
 
 def policy_of(config: Config) -> Policy:
-    return Policy(
-        watched_threshold=float(config.scrobble.watched_threshold),
-        seek_debounce=float(config.scrobble.seek_debounce),
-    )
+    # [scrobble] seek_debounce is read but no longer used: a seek is a start at once, and
+    # the outbox coalesces a burst (an unsent start is replaced by a newer one).
+    return Policy(watched_threshold=float(config.scrobble.watched_threshold))
 
 
 def overrides_of(config: Config) -> tuple[Override, ...]:
@@ -118,7 +116,7 @@ class App:
         self._reload_requested = asyncio.Event()
         self._config_changed = asyncio.Event()
         self._retired: list[TraktClient] = []
-        self._players: dict[str, tuple[Player, asyncio.Task[None]]] = {}
+        self._supervisor: Supervisor | None = None
         self._login_code: DeviceCode | None = None
         self.config_problems: tuple[str, ...] = ()
         self.server_error: str | None = None
@@ -169,10 +167,7 @@ class App:
             self.scrobbler.recover(hold=10.0)
             self._check_client_id()
 
-            scheduler = AsyncIOScheduler(event_loop=loop)
-            scheduler.start()
-            stack.callback(scheduler.shutdown, wait=False)
-            refresher = TokenRefresher(scheduler, lambda: self.client, self.auth, self.clock)
+            refresher = TokenRefresher(lambda: self.client, self.auth, self.clock)
 
             tasks: list[asyncio.Task[None]] = [
                 loop.create_task(self.sender.run(), name="sender"),
@@ -185,7 +180,10 @@ class App:
             )
             await self._start_server()
             stack.push_async_callback(self._stop_server)
-            stack.push_async_callback(self._stop_players)
+            self._supervisor = Supervisor(
+                self.clock, self.scrobbler.handle, on_change=self.update_status
+            )
+            stack.push_async_callback(self._supervisor.aclose)
             for section in PLAYER_SECTIONS:
                 self._start_player(section)
 
@@ -206,9 +204,9 @@ class App:
             counts = self.outbox.counts()
             if counts.pending or counts.dead:
                 log.info("outbox: %d queued, %d failed", counts.pending, counts.dead)
-            if not self._players:
+            if not self._players():
                 log.info("no player enabled: idle (enable [mpv], [kodi] or [plex] in the config)")
-            log.info("ready: watching %s", ", ".join(self._players) or "no players")
+            log.info("ready: watching %s", ", ".join(self._players()) or "no players")
             self.notifier.ready()
             self.update_status()
             if self.notifier.enabled:
@@ -271,14 +269,14 @@ class App:
     async def _stop_server(self) -> None:
         await self.server.stop()
 
+    def _players(self) -> dict[str, Player]:
+        return {} if self._supervisor is None else self._supervisor.players
+
     def _start_player(self, section: str) -> None:
         player = build_player(section, self.config, self.clock, self.env)
-        if player is None:
+        if player is None or self._supervisor is None:
             return
-        task = asyncio.get_running_loop().create_task(
-            player.run(self.scrobbler.handle), name=f"player-{section}"
-        )
-        self._players[section] = (player, task)
+        self._supervisor.start(section, player)
         self._mount(player)
 
     def _mount(self, player: Player) -> None:
@@ -290,20 +288,12 @@ class App:
                 log.error("%s: the listener has no route /%s/", player.name, route.name)
 
     async def _stop_player(self, section: str) -> None:
-        entry = self._players.pop(section, None)
-        if entry is None:
+        player = None if self._supervisor is None else await self._supervisor.stop(section)
+        if player is None:
             return
-        player, task = entry
         for route in player.routes():
             if route.name == "plex":
                 self.server.set_plex("", None)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def _stop_players(self) -> None:
-        for section in list(self._players):
-            await self._stop_player(section)
 
     # --- login -------------------------------------------------------------------------
 
@@ -394,7 +384,11 @@ class App:
             verb = "paused" if p.phase is Phase.PAUSED else "playing"
             parts.append(f"{verb} {p.label}{pct}")
         if not playing:
-            parts.append(f"watching {', '.join(self._players) or 'no players'}")
+            parts.append(f"watching {', '.join(self._players()) or 'no players'}")
+        for name in self._players():
+            failure = self._supervisor.failing(name) if self._supervisor else None
+            if failure is not None:
+                parts.append(f"{name} failing: {failure.error}")
         counts = self.outbox.counts()
         parts.append(f"queue {counts.pending}" + (f", {counts.dead} failed" if counts.dead else ""))
         if self.sender.state in (SenderState.RETRYING, SenderState.CLIENT_REJECTED):
@@ -409,11 +403,12 @@ class App:
         code = self._login_code
         counts = self.outbox.counts()
         players = []
+        running = self._players()
         for section in PLAYER_SECTIONS:
-            entry = self._players.get(section)
-            if entry is None:
+            player = running.get(section)
+            if player is None:
                 continue
-            player = entry[0]
+            failure = self._supervisor.failing(section) if self._supervisor else None
             players.append(
                 {
                     "name": section,
@@ -421,6 +416,9 @@ class App:
                         {"source": c.source, "detail": c.detail} for c in player.connections()
                     ],
                     "ignored": dict(player.ignored_counts()),
+                    "failing": None
+                    if failure is None
+                    else {"error": failure.error, "crashes": failure.crashes},
                 }
             )
         return {
@@ -548,7 +546,7 @@ class App:
             await self.server.stop()
             self.server = LocalServer(new.server.host, new.server.port, status=self.status_json)
             await self._start_server()
-            for player, _ in self._players.values():
+            for player in self._players().values():
                 self._mount(player)
         for section in PLAYER_SECTIONS:
             # [mpris] leaves to [mpv] the mpvs it follows: a change there changes both.

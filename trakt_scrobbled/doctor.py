@@ -617,6 +617,18 @@ async def check_daemon(server: ServerConfig, *, wait: float = LOCAL_TIMEOUT) -> 
                 "fix the problems listed above; it reloads the file when saved",
             )
         )
+    players = doc.get("players")
+    for player in players if isinstance(players, list) else []:
+        failing = player.get("failing") if isinstance(player, dict) else None
+        if isinstance(failing, dict):
+            checks.append(
+                _fail(
+                    "daemon",
+                    f"its {player.get('name', '?')} adapter failed ({failing.get('error')}) "
+                    "and is being restarted",
+                    "the daemon's log (journalctl --user -u trakt-scrobbled) has the traceback",
+                )
+            )
     sender = doc.get("sender")
     if isinstance(sender, dict) and sender.get("state") == "client id rejected":
         checks.append(_fail("daemon", f"it cannot send: {sender.get('last_error')}"))

@@ -78,6 +78,8 @@ class MediaInfo:
     show_ids: Ids = field(default_factory=Ids)
     duration: float | None = None
     """Seconds, when the player knows it."""
+    episodes: tuple[int, ...] = ()
+    """Every episode number of a multi-episode file, when the player knows them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,13 +253,22 @@ class Play:
     duration: float | None
     paused: bool = False
     speed: float = 1.0
+    items: tuple[TraktItem, ...] = ()
+    """A multi-episode file: every episode, in order (`item` is then the first)."""
+    seen: frozenset[int] = frozenset()
+    """Parts recorded watched within the rewatch window (see `Identified.seen`)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Identified:
-    """Identification finished after the play began (e.g. Trakt was unreachable at first)."""
+    """Identification finished: `item` None means it gave up (nothing is ever sent)."""
 
     item: TraktItem | None
+    parts: tuple[TraktItem, ...] = ()
+    """A multi-episode file: every episode, in order, one part of the file each."""
+    seen: frozenset[int] = frozenset()
+    """Parts (0-based) already recorded watched within the rewatch window: the shell asks the
+    outbox, the machine decides. Such a part is still started, and closed under 80 %."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +302,7 @@ class Stop:
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """Time passed: lets the machine act on its own deadlines (debounced seeks, the 1 % mark)."""
+    """Time passed: lets the machine act on its own deadlines (a multi-episode boundary)."""
 
 
 SessionEvent = Play | Identified | Pause | Resume | Seek | Progress | Stop | Tick

@@ -9,25 +9,18 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from trakt_scrobbled.events import Ids, MediaInfo, MediaType, TraktItem
-from trakt_scrobbled.session import Phase, Reported, SessionState
+from trakt_scrobbled.session import Identity, Phase, Reported, SessionState
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     source: str
-    play_id: str
-    item: TraktItem | None
-    """None while the play is not identified."""
-    phase: Phase
-    position: float
-    """Seconds at `saved_at`."""
-    duration: float | None
-    speed: float
-    reported: Reported
+    state: SessionState
+    """The play as last seen; `state.position` is seconds at `saved_at`."""
     saved_at: float
     """Wall clock; for an `ended` play, when it ended."""
     media: MediaInfo | None = None
@@ -35,19 +28,13 @@ class Snapshot:
     ended: bool = False
     """The play is over and only waits for its identification."""
 
+    @property
+    def play_id(self) -> str:
+        return self.state.play_id or ""
+
     def revive(self, now: float) -> SessionState:
-        """The session as it was when last seen; `now` is this run's monotonic clock."""
-        return SessionState(
-            play_id=self.play_id,
-            item=self.item,
-            phase=self.phase,
-            position=self.position,
-            position_at=now,
-            duration=self.duration,
-            speed=self.speed,
-            reported=self.reported,
-            seek_due=None,
-        )
+        """The play as it was when last seen; `now` is this run's monotonic clock."""
+        return replace(self.state, position_at=now)
 
     @property
     def key(self) -> str:
@@ -60,14 +47,20 @@ class PlayStore:
         self._conn = conn
 
     def save(self, snap: Snapshot) -> None:
+        state = snap.state
         data: dict[str, Any] = {
             "source": snap.source,
-            "item": None if snap.item is None else snap.item.to_json(),
-            "phase": str(snap.phase),
-            "position": snap.position,
-            "duration": snap.duration,
-            "speed": snap.speed,
-            "reported": str(snap.reported),
+            "items": [i.to_json() for i in state.items],
+            "phase": str(state.phase),
+            "position": state.position,
+            "duration": state.duration,
+            "speed": state.speed,
+            "reported": str(state.reported),
+            "identity": str(state.identity),
+            "part": state.part,
+            "watched": sorted(state.watched),
+            "seen": sorted(state.seen),
+            "owed": state.owed,
             "media": None if snap.media is None else _media_json(snap.media),
             "ended": snap.ended,
         }
@@ -78,14 +71,9 @@ class PlayStore:
             (snap.key, snap.play_id, json.dumps(data), snap.saved_at),
         )
 
-    def forget(self, source: str) -> None:
-        self._conn.execute("DELETE FROM plays WHERE source = ?", (source,))
-
-    def discard(self, snap: Snapshot) -> None:
-        """Forget this play only: its source may have moved on to a newer one."""
-        self._conn.execute(
-            "DELETE FROM plays WHERE source = ? AND play_id = ?", (snap.key, snap.play_id)
-        )
+    def forget(self, key: str) -> None:
+        """Forget the snapshot under `key` (a source, or `Snapshot.key` of an ended play)."""
+        self._conn.execute("DELETE FROM plays WHERE source = ?", (key,))
 
     def load(self) -> list[Snapshot]:
         """Every readable snapshot; an unreadable one cannot be finished and is dropped."""
@@ -94,23 +82,7 @@ class PlayStore:
             "SELECT source, play_id, data, saved_at FROM plays ORDER BY saved_at"
         ).fetchall():
             try:
-                data = json.loads(raw)
-                item, media = data["item"], data.get("media")
-                out.append(
-                    Snapshot(
-                        source=data.get("source", key),
-                        play_id=play_id,
-                        item=None if item is None else TraktItem.from_json(item),
-                        phase=Phase(data["phase"]),
-                        position=float(data["position"]),
-                        duration=None if data["duration"] is None else float(data["duration"]),
-                        speed=float(data["speed"]),
-                        reported=Reported(data["reported"]),
-                        saved_at=float(saved_at),
-                        media=None if media is None else _media_from_json(media),
-                        ended=bool(data.get("ended", False)),
-                    )
-                )
+                out.append(_snapshot(key, play_id, json.loads(raw), float(saved_at)))
             except (ValueError, KeyError, TypeError, AttributeError):
                 unreadable.append((key,))
         self._conn.executemany("DELETE FROM plays WHERE source = ?", unreadable)
@@ -118,6 +90,42 @@ class PlayStore:
 
     def clear(self) -> None:
         self._conn.execute("DELETE FROM plays")
+
+
+def _snapshot(key: str, play_id: str, data: dict[str, Any], saved_at: float) -> Snapshot:
+    if "items" in data:
+        items = tuple(TraktItem.from_json(i) for i in data["items"])
+    else:  # written by an earlier version: one item or none
+        items = () if data["item"] is None else (TraktItem.from_json(data["item"]),)
+    default_identity = Identity.IDENTIFIED if items else Identity.IDENTIFYING
+    media = data.get("media")
+    ended = bool(data.get("ended", False))
+    duration = data["duration"]
+    state = SessionState(
+        play_id=play_id,
+        items=items,
+        phase=Phase(data["phase"]),
+        position=float(data["position"]),
+        position_at=0.0,
+        duration=None if duration is None else float(duration),
+        speed=float(data["speed"]),
+        reported=Reported(data["reported"]),
+        identity=Identity(data.get("identity", default_identity)),
+        part=int(data.get("part", 0)),
+        watched=frozenset(int(p) for p in data.get("watched", ())),
+        seen=frozenset(int(p) for p in data.get("seen", ())),
+        # An ended play of an earlier version was kept only because it owed its end.
+        owed=bool(data.get("owed", ended)),
+    )
+    if not 0 <= state.part < max(1, len(items)):
+        raise ValueError("part out of range")
+    return Snapshot(
+        source=data.get("source", key),
+        state=state,
+        saved_at=saved_at,
+        media=None if media is None else _media_from_json(media),
+        ended=ended,
+    )
 
 
 def _media_json(media: MediaInfo) -> dict[str, Any]:
@@ -129,6 +137,7 @@ def _media_json(media: MediaInfo) -> dict[str, Any]:
         "show_title": media.show_title,
         "season": media.season,
         "episode": media.episode,
+        "episodes": list(media.episodes),
         "ids": media.ids.to_json(),
         "show_ids": media.show_ids.to_json(),
         "duration": media.duration,
@@ -145,6 +154,7 @@ def _media_from_json(data: dict[str, Any]) -> MediaInfo:
         show_title=data.get("show_title"),
         season=data.get("season"),
         episode=data.get("episode"),
+        episodes=tuple(int(n) for n in data.get("episodes", ())),
         ids=Ids.from_json(data.get("ids")),
         show_ids=Ids.from_json(data.get("show_ids")),
         duration=None if duration is None else float(duration),

@@ -1,13 +1,9 @@
-"""Drives one session machine per player source: the impure shell around `session.step`.
+"""The impure shell around `lifecycle`: timers, tasks and storage, nothing that decides.
 
-It turns `PlayerEvent`s into session events, asks identification for the item (asynchronously,
-so a slow search never holds back a pause), queues the machine's scrobbles in the outbox, and
-wakes the machine at its deadlines (debounced seeks, the 1 % mark).
-
-Plays survive what would otherwise cost a watch: a play that ends before it could be identified
-(Trakt unreachable) is kept, in SQLite, until it is; a play the previous run left open is taken
-over when its player reports it again after a restart, and finished where it was last seen
-when the player does not.
+Player events go to the pure lifecycle of their source; its effects are carried out here:
+scrobbles are queued in the outbox, identifications run as tasks (a slow search never holds
+back a pause) and answer the lifecycle when done, plays are saved in SQLite so that a restart
+finishes or continues them, and the lifecycle's deadlines are waited for on the injected clock.
 """
 
 from __future__ import annotations
@@ -21,31 +17,19 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from trakt_scrobbled import session
+from trakt_scrobbled import lifecycle, session
 from trakt_scrobbled.clock import Clock
 from trakt_scrobbled.events import (
-    Ended,
     Identified,
+    Ids,
     MediaInfo,
     MediaType,
-    Pause,
-    Paused,
-    Play,
     PlayerEvent,
-    Playing,
-    Progress,
-    Progressed,
-    Resume,
-    Resumed,
     Scrobble,
-    ScrobbleVerb,
-    Seek,
-    Seeked,
-    SessionEvent,
-    Stop,
     Tick,
     TraktItem,
 )
+from trakt_scrobbled.lifecycle import Answer, Identify, Kept, LifecycleEvent, Release, Send
 from trakt_scrobbled.outbox import Outbox
 from trakt_scrobbled.playstate import PlayStore, Snapshot
 
@@ -53,6 +37,9 @@ log = logging.getLogger(__name__)
 
 FIRST_IDENTIFY_RETRY = 2.0
 """Seconds before identification is tried again after Trakt was unreachable; doubles each time."""
+
+RECENT_PLAYS = 20
+"""Ended plays remembered for `status` once their source is forgotten."""
 
 
 class IdentificationResult(Protocol):
@@ -62,6 +49,8 @@ class IdentificationResult(Protocol):
     def reason(self) -> str | None: ...
     @property
     def retry_later(self) -> bool: ...
+    @property
+    def episodes(self) -> tuple[int, ...]: ...
 
 
 class Identifies(Protocol):
@@ -94,12 +83,12 @@ class Ignored:
 
 @dataclass(slots=True)
 class _Source:
-    state: session.SessionState = field(default_factory=session.initial)
-    media: MediaInfo | None = None
+    state: lifecycle.Source
     reason: str | None = None
-    timer: asyncio.TimerHandle | None = None
-    saved: bool = False
-    identify_task: asyncio.Task[None] | None = None
+    """Why the current play is not (yet) scrobbled, for `status`."""
+    timer: asyncio.Task[None] | None = None
+    saved: set[str] = field(default_factory=set)
+    """Keys of this source's snapshots in the play store."""
 
 
 class Scrobbler:
@@ -125,12 +114,12 @@ class Scrobbler:
         self._plays = plays
         self.rewatch_window = rewatch_window
         self._sources: dict[str, _Source] = {}
-        self._held: dict[str, Snapshot] = {}
-        """Plays the previous run left open, by source, until that source speaks again."""
-        self._hold_timer: asyncio.TimerHandle | None = None
-        self._ended: dict[str, Snapshot] = {}
-        """Plays over before they could be identified, by play id, until they are."""
+        self._identifying: dict[str, asyncio.Task[None]] = {}
+        """Identification tasks by play id."""
         self._tasks: set[asyncio.Task[None]] = set()
+        self._hold_timer: asyncio.Task[None] | None = None
+        self._back = asyncio.Event()
+        """Set (and replaced) when Trakt is known to answer again: waits for a retry end."""
         self._ignored: deque[Ignored] = deque(maxlen=20)
 
     def use(self, identifier: Identifies, policy: session.Policy, rewatch_window: float) -> None:
@@ -138,6 +127,18 @@ class Scrobbler:
         self._identifier = identifier
         self.policy = policy
         self.rewatch_window = rewatch_window
+
+    def trakt_is_back(self) -> None:
+        """Trakt answered again after an outage: plays waiting to be identified try at once."""
+        back, self._back = self._back, asyncio.Event()
+        back.set()
+
+    @property
+    def sources(self) -> int:
+        """Player sources with a play, held or waiting; idle ones are forgotten."""
+        return len(self._sources)
+
+    # --- restart ---------------------------------------------------------------------------
 
     def recover(self, hold: float = 0.0) -> int:
         """Finish the plays a previous run left open (killed, crashed, rebooted).
@@ -151,159 +152,105 @@ class Scrobbler:
         if self._plays is None:
             return 0
         snapshots = self._plays.load()
+        now = self._clock.monotonic()
+        by_source: dict[str, tuple[Kept | None, list[Kept]]] = {}
         for snap in snapshots:
+            held, ended = by_source.get(snap.source, (None, []))
+            kept = Kept(snap.revive(now), snap.media, snap.saved_at)
             if snap.ended:
-                if snap.media is None:
-                    self._plays.discard(snap)  # nothing to identify it by
-                    continue
-                self._ended[snap.play_id] = snap
-                self._spawn(
-                    self._identify(snap.source, None, snap.play_id, snap.media),
-                    name=snap.play_id,
-                )
-            elif hold > 0:
-                self._held[snap.source] = snap
+                ended.append(kept)
             else:
-                self._finish(snap)
-        if self._held:
-            loop = asyncio.get_running_loop()
-            self._hold_timer = loop.call_later(hold, self._release_held)
+                held = kept
+            by_source[snap.source] = (held, ended)
+        for source, (held, ended) in by_source.items():
+            state, effects = lifecycle.recovered(self._new_play_id(), held, tuple(ended))
+            src = _Source(state, saved={s.key for s in snapshots if s.source == source})
+            self._sources[source] = src
+            self._apply(source, src, effects)
+            if held is not None and held.state.item is not None:
+                # A watch queued just before the kill may not be in the snapshot yet.
+                self._feed(source, src, Answer(held.state.play_id or "", self._identified(held)))
+            if hold <= 0:
+                self._feed(source, src, Release())
+        if hold > 0 and any(s.state.held is not None for s in self._sources.values()):
+            self._hold_timer = self._spawn(self._release_held(hold), name="hold")
         return len(snapshots)
 
-    def _release_held(self) -> None:
+    def _identified(self, held: Kept) -> Identified:
+        items = held.state.items
+        return Identified(items[0], parts=items, seen=self._seen(items))
+
+    async def _release_held(self, hold: float) -> None:
+        await self._clock.sleep(hold)
         self._hold_timer = None
-        held, self._held = self._held, {}
-        for snap in held.values():
-            self._finish(snap)
+        for source, src in list(self._sources.items()):
+            if src.state.held is not None:
+                self._feed(source, src, Release())
 
-    def _finish(self, snap: Snapshot) -> None:
-        """End a play of the previous run where and when it was last seen."""
-        if self._plays is None:
-            return
-        if snap.item is None:
-            if snap.media is not None:
-                self._keep(snap.source, snap.play_id, snap.media, replace(snap, ended=True))
-            self._plays.discard(snap)
-            return
-        now = self._clock.monotonic()
-        _, actions = session.step(snap.revive(now), Stop(snap.position), now, self.policy)
-        for action in actions:
-            self._queue(snap.source, action, at=snap.saved_at)
-        self._plays.discard(snap)
-        log.info(
-            "%s: finished the play of %s left open by the last run",
-            snap.source,
-            snap.item.describe(),
-        )
-
-    def _adopt(self, snap: Snapshot, event: Playing, src: _Source) -> None:
-        """The player outlived the last run and still plays the same thing: the play goes on."""
-        media = event.media
-        src.state = snap.revive(self._clock.monotonic())
-        src.media = media
-        src.saved = True
-        log.info(
-            "%s: %s goes on (the play the last run left open)", event.source, _media_label(media)
-        )
-        if snap.item is None:
-            src.reason = "identifying"
-            src.identify_task = self._spawn(
-                self._identify(event.source, src, snap.play_id, media), name=snap.play_id
-            )
-        self._continue(event, src)
-        self._step(event.source, src, Tick())
+    # --- events ----------------------------------------------------------------------------
 
     def handle(self, event: PlayerEvent) -> None:
         """Take one player event; called on the event loop, returns at once."""
-        src = self._sources.setdefault(event.source, _Source())
-        held = self._held.pop(event.source, None)
-        if held is not None:
-            if isinstance(event, Playing) and _same_media(held.media, event.media):
-                self._adopt(held, event, src)
-                return
-            self._finish(held)
-        if isinstance(event, Playing):
-            self._begin(event, src)
-            return
-        converted = _convert(event)
-        before = src.state
-        self._step(event.source, src, converted)
-        if isinstance(event, Ended):
-            self._ended_unidentified(event.source, src, before, src.state.position)
+        source = event.source
+        src = self._sources.get(source)
+        if src is None:
+            src = self._sources[source] = _Source(lifecycle.Source(self._new_play_id()))
+        self._feed(source, src, event)
 
-    def _begin(self, event: Playing, src: _Source) -> None:
-        media = event.media
-        if src.state.phase is not session.Phase.IDLE and media == src.media:
-            # The same item seen again (the adapter reconnected or was restarted by a
-            # reload): the play goes on, it is not a new one.
-            self._continue(event, src)
-            return
-        before = src.state
-        self._ended_unidentified(
-            event.source, src, before, session.position(before, self._clock.monotonic())
+    def _feed(self, source: str, src: _Source, event: LifecycleEvent) -> None:
+        old = src.state
+        src.state, effects = lifecycle.step(
+            src.state, event, self._clock.monotonic(), self._clock.time(), self.policy
         )
-        duration = event.duration if event.duration is not None else media.duration
-        play = Play(
-            play_id=self._new_play_id(),
-            item=None,
-            position=event.position or 0.0,
-            duration=duration,
-            paused=event.paused,
-            speed=event.speed,
-        )
-        src.media = media
-        src.reason = "identifying"
-        src.identify_task = self._spawn(
-            self._identify(event.source, src, play.play_id, media), name=play.play_id
-        )
-        self._step(event.source, src, play)
-        log.info("%s: playing %s", event.source, _media_label(media))
+        self._log_change(source, src, old)
+        self._apply(source, src, effects)
+        self._save(source, src)
+        self._arm(source, src)
+        if src.state.idle and src.timer is None and self._sources.get(source) is src:
+            # Ended plays of a Plex player id seen once must not pile up: a bounded list of
+            # recent plays is what `status` keeps.
+            del self._sources[source]
 
-    def _ended_unidentified(
-        self, source: str, src: _Source, before: session.SessionState, position: float
-    ) -> None:
-        """A play is over: if it is still being identified, it is kept until it is."""
-        task, src.identify_task = src.identify_task, None
-        if task is None or task.done():
-            return
-        media = src.media
-        if (
-            before.phase is session.Phase.IDLE
-            or before.item is not None
-            or before.play_id is None
-            or media is None
-        ):
-            task.cancel()
-            return
-        snap = Snapshot(
-            source=source,
-            play_id=before.play_id,
-            item=None,
-            phase=session.Phase.IDLE,
-            position=position,
-            duration=before.duration,
-            speed=before.speed,
-            reported=before.reported,
-            saved_at=self._clock.time(),
-            media=media,
-            ended=True,
-        )
-        self._keep(source, before.play_id, media, snap)
+    def _log_change(self, source: str, src: _Source, old: lifecycle.Source) -> None:
+        """What changed for a person reading the log: once per change, never per event."""
+        new = src.state
+        play_id = new.current.play_id
+        if old.held is not None and new.held is None:
+            if play_id is not None and play_id == old.held.state.play_id:
+                log.info(
+                    "%s: %s goes on (the play the last run left open)",
+                    source,
+                    _media_label(new.media),
+                )
+            else:
+                log.info(
+                    "%s: finished the play of %s left open by the last run",
+                    source,
+                    _media_label(old.held.media),
+                )
+        elif play_id != old.current.play_id and play_id is not None:
+            src.reason = "identifying" if new.current.item is None else None
+            log.info("%s: playing %s", source, _media_label(new.media))
+        known = {k.state.play_id for k in old.ended}
+        for kept in new.ended:
+            if kept.state.play_id not in known:
+                log.info(
+                    "%s: %s ended before it could be identified; kept until it is",
+                    source,
+                    _media_label(kept.media),
+                )
 
-    def _keep(self, source: str, play_id: str, media: MediaInfo, snap: Snapshot) -> None:
-        """Remember an ended, unidentified play (durably) and identify it until it is."""
-        if self._plays is not None:
-            self._plays.save(snap)
-        known = play_id in self._ended
-        self._ended[play_id] = snap
-        log.info(
-            "%s: %s ended before it could be identified; kept until it is",
-            source,
-            _media_label(media),
-        )
-        # The play's own identification usually runs on; after a restart it starts anew.
-        if not known and not any(t.get_name() == play_id for t in self._tasks):
-            self._spawn(self._identify(source, None, play_id, media), name=play_id)
+    def _apply(self, source: str, src: _Source, effects: list[lifecycle.Effect]) -> None:
+        for effect in effects:
+            match effect:
+                case Send(scrobble=scrobble, at=at):
+                    self._queue(source, scrobble, at)
+                case Identify(play_id=play_id, media=media):
+                    task = self._identifying.get(play_id)
+                    if task is None or task.done():
+                        self._identifying[play_id] = self._spawn(
+                            self._identify(source, play_id, media), name=play_id
+                        )
 
     def _spawn(
         self, coro: Coroutine[object, object, None], name: str | None = None
@@ -313,142 +260,134 @@ class Scrobbler:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _continue(self, event: Playing, src: _Source) -> None:
-        source = event.source
-        if event.position is not None:
-            self._step(source, src, Progress(event.position, event.duration, event.speed))
-        paused = src.state.phase is session.Phase.PAUSED
-        if event.paused and not paused:
-            self._step(source, src, Pause(event.position))
-        elif not event.paused and paused:
-            self._step(source, src, Resume(event.position))
+    # --- identification --------------------------------------------------------------------
 
-    async def _identify(
-        self, source: str, src: _Source | None, play_id: str, media: MediaInfo | None
-    ) -> None:
+    async def _identify(self, source: str, play_id: str, media: MediaInfo) -> None:
         """Identify play `play_id`, trying again while Trakt cannot be reached.
 
-        The play may end meanwhile (it is then in `_ended`): the watch is recorded once known.
+        The play may end meanwhile: the lifecycle keeps it, and tells Trakt once it is known.
         """
         delay = min(FIRST_IDENTIFY_RETRY, self._identify_retry)
-        while media is not None:
-            try:
-                result = await self._identifier.identify(media)
-            except Exception:
-                log.exception("%s: identification failed", source)
-                result = None
-            ended = self._ended.get(play_id)
-            live = src is not None and ended is None and src.state.play_id == play_id
-            if not live and ended is None:
-                return  # replaced by another play, and nothing of it was worth keeping
-            item = None if result is None else result.item
-            if item is not None:
-                if ended is not None:
-                    self._record_ended(ended, item)
-                elif src is not None:
-                    log.info("%s: identified as %s", source, item.describe())
-                    src.reason = None
-                    self._step(source, src, Identified(item))
-                return
-            reason = "identification failed" if result is None else result.reason
-            if src is not None and live:
-                src.reason = reason
-            if result is None or not result.retry_later:
-                reason = reason or "not identified"
-                log.info("%s: not scrobbled: %s", source, reason)
-                self._ignored.append(
-                    Ignored(self._clock.time(), source, _media_label(media), reason)
-                )
-                if ended is not None:
-                    self._drop_ended(ended)
-                return
-            await self._clock.sleep(delay)
-            delay = min(delay * 2, self._identify_retry)
+        try:
+            while True:
+                try:
+                    result: IdentificationResult | None = await self._identifier.identify(media)
+                except Exception:
+                    log.exception("%s: identification failed", source)
+                    result = None
+                src = self._sources.get(source)
+                if src is None or not src.state.wants(play_id):
+                    return  # replaced by another play, and nothing of it was worth keeping
+                item = None if result is None else result.item
+                if item is not None and result is not None:
+                    parts = _parts(item, media.episodes or result.episodes)
+                    ended = any(k.state.play_id == play_id for k in src.state.ended)
+                    log.info(
+                        "%s: identified as %s%s",
+                        source,
+                        " + ".join(p.describe() for p in parts),
+                        " after it ended" if ended else "",
+                    )
+                    if src.state.current.play_id == play_id:
+                        src.reason = None
+                    answer = Identified(item, parts=parts, seen=self._seen(parts))
+                    self._feed(source, src, Answer(play_id, answer))
+                    return
+                reason = "identification failed" if result is None else result.reason
+                if src.state.current.play_id == play_id:
+                    src.reason = reason
+                if result is None or not result.retry_later:
+                    reason = reason or "not identified"
+                    log.info("%s: not scrobbled: %s", source, reason)
+                    self._ignored.append(
+                        Ignored(self._clock.time(), source, _media_label(media), reason)
+                    )
+                    self._feed(source, src, Answer(play_id, Identified(None)))
+                    return
+                await self._retry_wait(delay)
+                delay = min(delay * 2, self._identify_retry)
+        finally:
+            if self._identifying.get(play_id) is asyncio.current_task():
+                del self._identifying[play_id]
 
-    def _record_ended(self, snap: Snapshot, item: TraktItem) -> None:
-        """A play identified after it ended: a watch if it ended past the threshold."""
-        log.info("%s: identified as %s after it ended", snap.source, item.describe())
-        duration = snap.duration
-        if duration is not None and duration > 0:
-            pct = round(min(100.0, max(0.0, snap.position / duration * 100.0)), 2)
-            if pct >= self.policy.watched_threshold:
-                watch = Scrobble(ScrobbleVerb.STOP, snap.play_id, item, pct, watched=True)
-                self._queue(snap.source, watch, at=snap.saved_at)
-        self._drop_ended(snap)
+    async def _retry_wait(self, delay: float) -> None:
+        """Wait `delay` on the clock, or less if Trakt is known to be back meanwhile."""
+        back = asyncio.ensure_future(self._back.wait())
+        sleep = asyncio.ensure_future(self._clock.sleep(delay))
+        try:
+            await asyncio.wait({back, sleep}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (back, sleep):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
-    def _drop_ended(self, snap: Snapshot) -> None:
-        self._ended.pop(snap.play_id, None)
-        if self._plays is not None:
-            self._plays.discard(snap)
-
-    def _step(self, source: str, src: _Source, event: SessionEvent) -> None:
-        now = self._clock.monotonic()
-        src.state, actions = session.step(src.state, event, now, self.policy)
-        for action in actions:
-            self._queue(source, action)
-        self._save(source, src, now)
-        self._arm(source, src)
-
-    def _save(self, source: str, src: _Source, now: float) -> None:
-        if self._plays is None:
-            return
-        state = src.state
-        identifying = src.identify_task is not None and not src.identify_task.done()
-        if (
-            state.phase is session.Phase.IDLE
-            or state.play_id is None
-            or (state.item is None and not identifying)
-        ):
-            if src.saved:
-                self._plays.forget(source)
-                src.saved = False
-            return
-        self._plays.save(
-            Snapshot(
-                source=source,
-                play_id=state.play_id,
-                item=state.item,
-                phase=state.phase,
-                position=session.position(state, now),
-                duration=state.duration,
-                speed=state.speed,
-                reported=state.reported,
-                saved_at=self._clock.time(),
-                media=src.media,
-            )
+    def _seen(self, parts: tuple[TraktItem, ...]) -> frozenset[int]:
+        """The parts recorded watched within the rewatch window: the lifecycle's input."""
+        since = self._clock.time() - self.rewatch_window
+        return frozenset(
+            n
+            for n, part in enumerate(parts)
+            if self._outbox.watched_since(watch_keys(part), since) is not None
         )
-        src.saved = True
 
-    def _queue(self, source: str, action: Scrobble, *, at: float | None = None) -> None:
-        keys: tuple[str, ...] = ()
-        if action.watched:
-            keys = watch_keys(action.item)
-            when = self._clock.time() if at is None else at
-            before = self._outbox.watched_since(keys, when - self.rewatch_window)
-            if before is not None:
-                log.info(
-                    "%s: %s was already recorded watched %.0f min ago; not recording it twice",
-                    source,
-                    action.item.describe(),
-                    (when - before) / 60,
-                )
-                self._outbox.note("suppressed", action.item.describe(), "already watched")
-                return
+    # --- storage ---------------------------------------------------------------------------
+
+    def _queue(self, source: str, action: Scrobble, at: float | None) -> None:
+        keys = watch_keys(action.item) if action.watched else ()
         self._outbox.enqueue(action, at=at, watch_keys=keys)
         what = "watched" if action.watched else action.verb
         log.info(
             "%s: queued %s %s at %.2f%%", source, what, action.item.describe(), action.progress
         )
 
+    def _save(self, source: str, src: _Source) -> None:
+        """Keep the store in step with the lifecycle: what a restart needs, nothing more."""
+        if self._plays is None:
+            return
+        wall = self._clock.time()
+        now = self._clock.monotonic()
+        state = src.state
+        wanted: dict[str, Snapshot] = {}
+        current = state.current
+        if (
+            current.phase is not session.Phase.IDLE
+            and current.play_id is not None
+            and current.identity is not session.Identity.UNIDENTIFIED
+        ):
+            moved = replace(current, position=session.position(current, now))
+            wanted[source] = Snapshot(source, moved, wall, state.media)
+        elif state.held is not None:
+            wanted[source] = Snapshot(source, state.held.state, state.held.at, state.held.media)
+        for kept in state.ended:
+            snap = Snapshot(source, kept.state, kept.at, kept.media, ended=True)
+            wanted[snap.key] = snap
+        for key in src.saved - wanted.keys():
+            self._plays.forget(key)
+        for key, snap in wanted.items():
+            if key == source or key not in src.saved:
+                self._plays.save(snap)
+        src.saved = set(wanted)
+
+    # --- time ------------------------------------------------------------------------------
+
     def _arm(self, source: str, src: _Source) -> None:
-        if src.timer is not None:
+        if src.timer is not None and src.timer is not asyncio.current_task():
             src.timer.cancel()
-            src.timer = None
-        due = session.deadline(src.state, self.policy)
+        src.timer = None
+        due = lifecycle.deadline(src.state, self.policy)
         if due is None:
             return
         delay = max(0.0, due - self._clock.monotonic())
-        src.timer = asyncio.get_running_loop().call_later(delay, self._step, source, src, Tick())
+        src.timer = self._spawn(self._wake(source, src, delay), name=f"due-{source}")
+
+    async def _wake(self, source: str, src: _Source, delay: float) -> None:
+        await self._clock.sleep(delay)
+        src.timer = None
+        if self._sources.get(source) is src:
+            self._feed(source, src, Tick())
+
+    # --- status ----------------------------------------------------------------------------
 
     def ignored(self) -> list[Ignored]:
         """The latest plays that were not scrobbled, newest first."""
@@ -458,17 +397,19 @@ class Scrobbler:
         now = self._clock.monotonic()
         out = []
         for source, src in self._sources.items():
-            if src.state.phase is session.Phase.IDLE:
+            state = src.state.current
+            if state.phase is session.Phase.IDLE:
                 continue
-            item = src.state.item
+            item = state.item
+            media = src.state.media or MediaInfo()
             out.append(
                 NowPlaying(
                     source=source,
-                    label=item.describe() if item else _media_label(src.media or MediaInfo()),
-                    file=_media_label(src.media or MediaInfo()),
+                    label=item.describe() if item else _media_label(media),
+                    file=_media_label(media),
                     item=item,
-                    phase=src.state.phase,
-                    progress=session.progress(src.state, now),
+                    phase=state.phase,
+                    progress=session.progress(state, now),
                     reason=None if item else src.reason,
                 )
             )
@@ -476,11 +417,6 @@ class Scrobbler:
 
     async def aclose(self) -> None:
         """Stop timers and identification; plays are left as they are (and as saved)."""
-        if self._hold_timer is not None:
-            self._hold_timer.cancel()
-        for src in self._sources.values():
-            if src.timer is not None:
-                src.timer.cancel()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -498,30 +434,22 @@ def watch_keys(item: TraktItem) -> tuple[str, ...]:
     return tuple(f"show:{k}:{v}:{number}" for k, v in item.show_ids.to_json().items())
 
 
-def _same_media(saved: MediaInfo | None, seen: MediaInfo | None) -> bool:
-    """Whether a player reports the item of a saved play (the duration may be re-measured)."""
-    if saved is None or seen is None:
-        return False
-    if saved.path or seen.path:
-        return saved.path == seen.path
-    return replace(saved, duration=None) == replace(seen, duration=None)
+def _parts(item: TraktItem, episodes: tuple[int, ...]) -> tuple[TraktItem, ...]:
+    """The episodes of a multi-episode file, one item each; a single item otherwise."""
+    numbers = sorted(set(episodes))
+    if (
+        item.media_type is not MediaType.EPISODE
+        or len(numbers) < 2
+        or item.number not in numbers
+        or not item.show_ids
+    ):
+        return (item,)
+    return tuple(item if n == item.number else replace(item, ids=Ids(), number=n) for n in numbers)
 
 
-def _convert(event: Paused | Resumed | Seeked | Progressed | Ended) -> SessionEvent:
-    match event:
-        case Paused(position=pos):
-            return Pause(pos)
-        case Resumed(position=pos):
-            return Resume(pos)
-        case Seeked(position=pos):
-            return Seek(pos)
-        case Progressed(position=pos, duration=dur, speed=speed):
-            return Progress(pos, dur, speed)
-        case Ended(position=pos):
-            return Stop(pos)
-
-
-def _media_label(media: MediaInfo) -> str:
+def _media_label(media: MediaInfo | None) -> str:
+    if media is None:
+        return "an unnamed item"
     if media.path:
         return media.path.rsplit("/", 1)[-1]
     return media.title or "an unnamed item"

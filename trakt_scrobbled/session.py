@@ -1,11 +1,20 @@
-"""The scrobble state machine: one player session's events in, Trakt scrobble calls out.
+"""The scrobble state machine of one play: its events in, Trakt scrobble calls out.
 
 Pure by design: `step` takes the current time as an argument and returns the calls to make,
-so every rule here is tested without a clock, a network or a database. The driver (the app)
-feeds player events, and calls `step(state, Tick(), now, policy)` at `deadline(state, policy)`.
+so every rule here is tested without a clock, a network or a database. The driver feeds the
+play's events, and calls `step(state, Tick(), now, policy)` at `deadline(state, policy)`.
 
-Every `step` first catches up with time: a debounced seek or the 1 % mark that fell due before
-`now` is acted on (with the progress at `now`) before the event, so a late tick loses nothing.
+The rules (DESIGN, "Scrobble semantics"): an identified play that plays is started at once,
+whatever its progress; a seek while started is a new start at once (the outbox coalesces a
+burst: an unsent start is replaced by a newer one); a pause, a stop, and the end of a play
+that Trakt heard start from are stops; what happened before the play was identified is told
+once it is, with its own position. A multi-episode file is one part per episode, its duration
+split evenly: the part under the play head is the one scrobbled, and crossing a boundary stops
+one part and starts the next. A part already recorded watched within the rewatch window (an
+input, `Identified.seen`) closes with a stop under 80 %, so Trakt adds nothing to history.
+
+Every `step` first catches up with time: a boundary crossed before `now` is acted on before
+the event, so a late tick loses nothing.
 """
 
 from __future__ import annotations
@@ -41,15 +50,24 @@ class Phase(StrEnum):
     PAUSED = "paused"
 
 
+class Identity(StrEnum):
+    """Where identification of the play stands."""
+
+    IDENTIFYING = "identifying"
+    IDENTIFIED = "identified"
+    UNIDENTIFIED = "unidentified"
+    """Identification gave up (not a movie or an episode, or not found): nothing is ever sent."""
+
+
 class Reported(StrEnum):
-    """What Trakt was last told about the current play."""
+    """What Trakt was last told about the current part of the play."""
 
     NOTHING = "nothing"
     STARTED = "started"
     PAUSED = "paused"
     """A stop under the threshold: Trakt holds a resume point, nothing is watched."""
     WATCHED = "watched"
-    """A watched stop: the play is over for Trakt, nothing more is ever sent for it."""
+    """A watched stop: the part is over for Trakt, nothing more is ever sent for it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +76,8 @@ class Policy:
 
     watched_threshold: float = 80.0
     """Percent: a stop at or above it is a watch. Below 80 Trakt would not count it, so 80..100."""
-    seek_debounce: float = 2.0
-    """Seconds after the last seek of a burst before its start is sent."""
     min_progress: float = 1.0
-    """Percent under which nothing is sent: Trakt answers 422 to a stop under 1 %."""
+    """Percent: the least progress a stop may carry (Trakt answers 422 to a stop under 1 %)."""
     pause_cap: float = 79.9
     """Highest progress sent for an unwatched stop, so Trakt never records it as a watch."""
 
@@ -70,41 +86,51 @@ class Policy:
             raise ValueError("watched_threshold must be within 80..100")
         if not 1.0 <= self.min_progress <= self.pause_cap < TRAKT_WATCHED_AT:
             raise ValueError("need 1 <= min_progress <= pause_cap < 80")
-        if not self.seek_debounce >= 0.0:
-            raise ValueError("seek_debounce must be >= 0")
 
 
 @dataclass(frozen=True, slots=True)
 class SessionState:
-    """One player session. After a Stop the last play's fields stay (phase IDLE) for `status`."""
+    """One play. After a Stop the last play's fields stay (phase IDLE) for `status`."""
 
     play_id: str | None
-    item: TraktItem | None
-    """None while the play is not identified: such a play never produces a Scrobble."""
+    items: tuple[TraktItem, ...]
+    """What the play is, one item per part (episode); empty while not identified."""
     phase: Phase
     position: float
-    """Seconds, as sampled at `position_at`."""
+    """Seconds into the file, as sampled at `position_at`."""
     position_at: float
     """The monotonic time `position` was sampled; playing extrapolates from here."""
     duration: float | None
     """Seconds; None while unknown (no scrobble can be made without it)."""
     speed: float
     reported: Reported
-    seek_due: float | None
-    """When the debounced start of a seek burst falls due; None when no seek is pending."""
+    """What Trakt was told about part `part`."""
+    identity: Identity = Identity.IDENTIFYING
+    part: int = 0
+    """Which part (episode) of the file the play head is in, as last reported."""
+    watched: frozenset[int] = frozenset()
+    """Parts this play recorded watched: never a second watch, nothing more sent for them."""
+    seen: frozenset[int] = frozenset()
+    """Parts recorded watched within the rewatch window before: their stops stay under 80."""
+    owed: bool = False
+    """A pause or stop came before the play was identified: it is told once identified."""
+
+    @property
+    def item(self) -> TraktItem | None:
+        """The item of the current part; None while not identified."""
+        return self.items[self.part] if self.part < len(self.items) else None
 
 
 def initial() -> SessionState:
     return SessionState(
         play_id=None,
-        item=None,
+        items=(),
         phase=Phase.IDLE,
         position=0.0,
         position_at=0.0,
         duration=None,
         speed=1.0,
         reported=Reported.NOTHING,
-        seek_due=None,
     )
 
 
@@ -119,27 +145,35 @@ def position(state: SessionState, now: float) -> float:
 
 
 def progress(state: SessionState, now: float) -> float | None:
-    """Percent watched at `now` (0..100), None without a playback or a known duration."""
+    """Percent of the current part watched at `now` (0..100), None without a known duration."""
     if state.phase is Phase.IDLE or state.duration is None:
         return None
-    return _percent(position(state, now), state.duration)
+    return _part_percent(state, position(state, now), state.part)
+
+
+def play_id_of(state: SessionState, part: int) -> str:
+    """The id Trakt's calls for one part carry: each episode of a file is a play of its own."""
+    base = state.play_id or ""
+    return base if part == 0 else f"{base}.{part + 1}"
 
 
 def deadline(state: SessionState, policy: Policy) -> float | None:
     """When the driver must next call `step(..., Tick(), ...)`; None when nothing is pending.
 
+    The only deadline is the next part boundary of a multi-episode file while it plays.
     After any `step(..., now, ...)` this is None or later than `now`.
     """
-    if state.phase is not Phase.PLAYING:
+    del policy  # the rules with deadlines take no tunable number
+    if (
+        state.phase is not Phase.PLAYING
+        or len(state.items) < 2
+        or state.duration is None
+        or state.speed <= 0.0
+        or state.part >= len(state.items) - 1
+    ):
         return None
-    if state.seek_due is not None and (state.reported is Reported.STARTED or _startable(state)):
-        return state.seek_due
-    if not _startable(state) or state.duration is None or state.speed <= 0.0:
-        return None
-    target = state.duration * policy.min_progress / 100.0
-    if state.position >= target:
-        return state.position_at
-    at = state.position_at + (target - state.position) / state.speed
+    boundary = state.duration * (state.part + 1) / len(state.items)
+    at = state.position_at + max(0.0, boundary - state.position) / state.speed
     return at if math.isfinite(at) else None
 
 
@@ -161,6 +195,8 @@ def _apply(
 ) -> tuple[SessionState, tuple[Scrobble, ...]]:
     if isinstance(event, Play):
         return _play(state, event, now, policy)
+    if isinstance(event, Identified):
+        return _identified(state, event, policy)
     if state.phase is Phase.IDLE:
         return state, ()
     match event:
@@ -172,7 +208,7 @@ def _apply(
             at = _finite(pos, position(state, now))
             return replace(state, phase=Phase.PLAYING, position=at, position_at=now), ()
         case Seek(position=pos):
-            return _seek(state, pos, now, policy), ()
+            return _seek(state, pos, now, policy)
         case Progress(position=pos, duration=dur, speed=speed):
             return replace(
                 state,
@@ -181,11 +217,6 @@ def _apply(
                 duration=_duration(dur) or state.duration,
                 speed=state.speed if speed is None else _speed(speed, state.speed),
             ), ()
-        case Identified(item=item):
-            # Once Trakt heard of the play its item is fixed: a change would split it in two.
-            if state.reported is Reported.NOTHING:
-                return replace(state, item=item), ()
-            return state, ()
         case Tick():
             return state, ()
         case _:
@@ -198,97 +229,176 @@ def _play(
     ended: tuple[Scrobble, ...] = ()
     if state.phase is not Phase.IDLE:
         state, ended = _stop(state, None, now, policy)
+    items = event.items or ((event.item,) if event.item is not None else ())
     new = SessionState(
         play_id=event.play_id,
-        item=event.item,
+        items=items,
         phase=Phase.PAUSED if event.paused else Phase.PLAYING,
         position=_finite(event.position, 0.0),
         position_at=now,
         duration=_duration(event.duration),
         speed=_speed(event.speed, 1.0),
         reported=Reported.NOTHING,
-        seek_due=None,
+        identity=Identity.IDENTIFIED if items else Identity.IDENTIFYING,
+        seen=event.seen,
     )
-    return new, ended
+    return replace(new, part=_part_at(new, new.position)), ended
+
+
+def _identified(
+    state: SessionState, event: Identified, policy: Policy
+) -> tuple[SessionState, tuple[Scrobble, ...]]:
+    if state.play_id is None:
+        return state, ()  # no play yet: nothing to identify
+    if state.identity is not Identity.IDENTIFYING:
+        # Once known, the item is fixed (a change would split the play in two); only what
+        # was watched recently may be learnt again (a restart re-checks it).
+        return replace(state, seen=state.seen | event.seen), ()
+    items = event.parts or ((event.item,) if event.item is not None else ())
+    if not items:
+        return replace(state, identity=Identity.UNIDENTIFIED, owed=False), ()
+    state = replace(state, items=items, identity=Identity.IDENTIFIED, seen=event.seen)
+    state = replace(state, part=_part_at(state, state.position))
+    if state.owed and state.phase is not Phase.PLAYING and state.duration is not None:
+        # Paused or stopped before it could be started: Trakt hears where, with its own
+        # position (a resume point, or the watch).
+        state, sent = _close(replace(state, owed=False), policy)
+        return state, sent
+    return replace(state, owed=False), ()
 
 
 def _stop(
     state: SessionState, pos: float | None, now: float, policy: Policy
 ) -> tuple[SessionState, tuple[Scrobble, ...]]:
-    at = _finite(pos, position(state, now))
-    state = replace(state, position=at, position_at=now, seek_due=None)
-    state, sent = _close(state, policy) if state.reported is Reported.STARTED else (state, ())
+    state, sent = _move(state, _finite(pos, position(state, now)), now, policy)
+    if state.reported is Reported.STARTED:
+        state, closed = _close(state, policy)
+        sent += closed
+    elif state.identity is Identity.IDENTIFYING and state.phase is Phase.PLAYING:
+        state = replace(state, owed=True)
     return replace(state, phase=Phase.IDLE), sent
 
 
 def _pause(
     state: SessionState, pos: float | None, now: float, policy: Policy
 ) -> tuple[SessionState, tuple[Scrobble, ...]]:
-    at = _finite(pos, position(state, now))
-    state = replace(state, phase=Phase.PAUSED, position=at, position_at=now, seek_due=None)
+    state, sent = _move(state, _finite(pos, position(state, now)), now, policy)
+    was_playing = state.phase is Phase.PLAYING
+    state = replace(state, phase=Phase.PAUSED)
     if state.reported is Reported.STARTED:
-        return _close(state, policy)
-    return state, ()
+        state, closed = _close(state, policy)
+        return state, sent + closed
+    if state.identity is Identity.IDENTIFYING and was_playing:
+        state = replace(state, owed=True)
+    return state, sent
 
 
-def _seek(state: SessionState, pos: float, now: float, policy: Policy) -> SessionState:
-    state = replace(state, position=_finite(pos, position(state, now)), position_at=now)
+def _seek(
+    state: SessionState, pos: float, now: float, policy: Policy
+) -> tuple[SessionState, tuple[Scrobble, ...]]:
+    state, sent = _move(state, _finite(pos, position(state, now)), now, policy)
     if state.phase is Phase.PLAYING and state.reported is Reported.STARTED:
-        return replace(state, seek_due=now + policy.seek_debounce)
-    return state
+        # A seek is a new start at once, with the new progress; a burst is coalesced by the
+        # outbox (an unsent start is replaced by a newer one), so no debounce is needed.
+        state, started = _start(state, now)
+        sent += started
+    return state, sent
+
+
+def _move(
+    state: SessionState, to: float, now: float, policy: Policy
+) -> tuple[SessionState, tuple[Scrobble, ...]]:
+    """The play head jumps to `to`: a part it leaves is stopped where it was left."""
+    part = _part_at(state, to)
+    sent: tuple[Scrobble, ...] = ()
+    if part != state.part:
+        if state.reported is Reported.STARTED:
+            state = replace(state, position=position(state, now), position_at=now)
+            state, sent = _close(state, policy)
+        state = replace(state, part=part, reported=Reported.NOTHING)
+    return replace(state, position=to, position_at=now), sent
 
 
 def _close(state: SessionState, policy: Policy) -> tuple[SessionState, tuple[Scrobble, ...]]:
-    """The stop of a started play; `state.position` is where it ended."""
-    if state.item is None or state.play_id is None or state.duration is None:
-        return state, ()  # unreachable: a started play has all three
-    pct = round(_percent(state.position, state.duration), 2)
-    if pct >= policy.watched_threshold:
-        scrobble = Scrobble(ScrobbleVerb.STOP, state.play_id, state.item, pct, watched=True)
-        return replace(state, reported=Reported.WATCHED), (scrobble,)
-    # Under 1 % Trakt answers 422 and the "watching" would dangle: send the least it takes.
+    """The stop of the current part; `state.position` is where it ended."""
+    item = state.item
+    if item is None or state.play_id is None or state.duration is None:
+        return state, ()  # unreachable: callers checked
+    play_id = play_id_of(state, state.part)
+    pct = round(_part_percent(state, state.position, state.part), 2)
+    fresh = state.part not in state.watched and state.part not in state.seen
+    if pct >= policy.watched_threshold and fresh:
+        scrobble = Scrobble(ScrobbleVerb.STOP, play_id, item, pct, watched=True)
+        watched = state.watched | {state.part}
+        return replace(state, reported=Reported.WATCHED, watched=watched), (scrobble,)
+    # Under 1 % Trakt answers 422 and "watching" would dangle: send the least it takes. A part
+    # watched recently stays under 80 %, so Trakt closes it without a second history entry.
     pct = min(max(pct, policy.min_progress), policy.pause_cap)
-    scrobble = Scrobble(ScrobbleVerb.STOP, state.play_id, state.item, pct)
+    scrobble = Scrobble(ScrobbleVerb.STOP, play_id, item, pct)
     return replace(state, reported=Reported.PAUSED), (scrobble,)
 
 
 def _catch_up(
     state: SessionState, now: float, policy: Policy
 ) -> tuple[SessionState, tuple[Scrobble, ...]]:
-    """Do what fell due by `now`: a debounced seek's start, or the start at the 1 % mark."""
-    if state.phase is not Phase.PLAYING:
+    """Do what is due by `now`: cross a part boundary the play head passed, start a play."""
+    if state.phase is not Phase.PLAYING or state.identity is not Identity.IDENTIFIED:
         return state, ()
-    if state.seek_due is not None and now >= state.seek_due:
-        state = replace(state, seek_due=None)
+    sent: tuple[Scrobble, ...] = ()
+    for _ in range(len(state.items)):
+        due = deadline(state, policy)
+        if due is None or now < due or state.duration is None:
+            break
+        # Played over a boundary: the part is over where it ends, the next one starts there.
+        # The deadline decides, not the extrapolated position, which float error may leave
+        # short; a late tick crosses each boundary in turn, so no part is skipped.
+        boundary = state.duration * (state.part + 1) / len(state.items)
+        state = replace(state, position=boundary, position_at=due)
         if state.reported is Reported.STARTED:
-            # A seek back under 1 % still updates "watching"; it says 1 % rather than a 422.
-            return _start(state, now, policy, at_least=policy.min_progress)
-    if state.seek_due is None and _startable(state):
-        pct = progress(state, now)
-        if pct is not None and round(pct, 2) >= policy.min_progress:
-            return _start(state, now, policy, at_least=0.0)
-    return state, ()
+            state, closed = _close(state, policy)
+            sent += closed
+        state = replace(state, part=state.part + 1, reported=Reported.NOTHING)
+        if _startable(state):
+            state, started = _start(state, due)
+            sent += started
+    if _startable(state):
+        state, started = _start(state, now)
+        sent += started
+    return state, sent
 
 
 def _startable(state: SessionState) -> bool:
-    """Whether the START rule applies, short of the 1 % mark and the seek debounce."""
     return (
         state.phase is Phase.PLAYING
-        and state.item is not None
+        and state.identity is Identity.IDENTIFIED
         and state.duration is not None
+        and state.part not in state.watched
         and state.reported in (Reported.NOTHING, Reported.PAUSED)
     )
 
 
-def _start(
-    state: SessionState, now: float, policy: Policy, *, at_least: float
-) -> tuple[SessionState, tuple[Scrobble, ...]]:
+def _start(state: SessionState, now: float) -> tuple[SessionState, tuple[Scrobble, ...]]:
+    item = state.item
     pct = progress(state, now)
-    if state.item is None or state.play_id is None or pct is None:
-        return state, ()  # unreachable: callers checked
-    pct = max(round(pct, 2), at_least)
-    scrobble = Scrobble(ScrobbleVerb.START, state.play_id, state.item, pct)
+    if item is None or state.play_id is None or pct is None or state.part in state.watched:
+        return state, ()
+    scrobble = Scrobble(ScrobbleVerb.START, play_id_of(state, state.part), item, round(pct, 2))
     return replace(state, reported=Reported.STARTED), (scrobble,)
+
+
+def _part_at(state: SessionState, pos: float) -> int:
+    parts = max(1, len(state.items))
+    if parts == 1 or state.duration is None:
+        return 0
+    return min(parts - 1, max(0, int(pos * parts // state.duration)))
+
+
+def _part_percent(state: SessionState, pos: float, part: int) -> float:
+    if state.duration is None:
+        return 0.0
+    parts = max(1, len(state.items))
+    length = state.duration / parts
+    return _percent(pos - part * length, length)
 
 
 def _percent(pos: float, duration: float) -> float:

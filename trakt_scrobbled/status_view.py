@@ -206,6 +206,13 @@ def _players(players: Sequence[Any]) -> list[str]:
         for conn in connected:
             detail = conn.get("detail")
             lines.append(f"    {conn.get('source', '?')}" + (f"  {detail}" if detail else ""))
+        failing = _obj(player.get("failing"))
+        if failing:
+            crashes = failing.get("crashes")
+            times = (
+                f", {crashes} times in a row" if isinstance(crashes, int) and crashes > 1 else ""
+            )
+            lines.append(f"    failing: {failing.get('error', '?')}{times}; restarting it")
         ignored = _obj(player.get("ignored"))
         counts = [(str(k), n) for k, n in ignored.items() if isinstance(n, int) and n > 0]
         if counts:

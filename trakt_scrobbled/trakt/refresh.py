@@ -1,23 +1,29 @@
-"""Refreshing the login ahead of its expiry, on the scheduler, so it never lapses unnoticed."""
+"""Refreshing the login ahead of its expiry, so it never lapses unnoticed.
+
+Scheduled on the injected clock (one master of time): tests drive it by moving the clock.
+The wait is cut into slices of at most `CHECK_EVERY`, so a suspended machine whose wall clock
+jumped ahead refreshes soon after it wakes rather than when a monotonic timer would fire.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
-from datetime import UTC, datetime
-
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from trakt_scrobbled.clock import Clock
 from trakt_scrobbled.trakt.auth import Auth, AuthState
 from trakt_scrobbled.trakt.client import TraktClient
 
+CHECK_EVERY = 3600.0
+"""Longest single wait, in seconds, before the wall clock is looked at again."""
+
 
 class TokenRefresher:
-    """Refreshes the token ahead of its expiry, on the scheduler; re-arms after each change."""
+    """Refreshes the token ahead of its expiry; re-arms after each change of the login."""
 
     def __init__(
         self,
-        scheduler: AsyncIOScheduler,
         client: Callable[[], TraktClient],
         auth: Auth,
         clock: Clock,
@@ -25,43 +31,51 @@ class TokenRefresher:
         margin: float = 86400.0,
         retry: float = 300.0,
     ) -> None:
-        self._scheduler = scheduler
         self._client = client
         self._auth = auth
         self._clock = clock
         self._margin = margin
         self._retry = retry
 
-    def arm(self) -> None:
+    def due(self) -> float | None:
+        """When (wall clock) the next refresh is due; None without a login that expires."""
         expires_at = self._auth.expires_at
-        if expires_at is None:
-            if self._scheduler.get_job("refresh") is not None:
-                self._scheduler.remove_job("refresh")
-            return
+        if expires_at is None or self._auth.state is not AuthState.LOGGED_IN:
+            return None
         now = self._clock.time()
         left = expires_at - now
         # A day ahead, or halfway through a short-lived token.
-        self._schedule(now + max(0.0, left - min(self._margin, left / 2)))
-
-    def _schedule(self, when: float) -> None:
-        self._scheduler.add_job(
-            self._refresh,
-            "date",
-            run_date=datetime.fromtimestamp(when, tz=UTC),
-            id="refresh",
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
-
-    async def _refresh(self) -> None:
-        if await self._auth.refresh(self._client(), rejected=None):
-            return  # the change re-arms through follow()
-        if self._auth.state is AuthState.LOGGED_IN:
-            self._schedule(self._clock.time() + self._retry)
+        return now + max(0.0, left - min(self._margin, left / 2))
 
     async def follow(self) -> None:
-        """Re-arm whenever the login changes (new login, refresh after a 401, logout)."""
+        """Refresh when due; re-arm whenever the login changes (new login, 401, logout)."""
         while True:
             generation = self._auth.generation
-            self.arm()
-            await self._auth.wait_changed(generation)
+            when = self.due()  # armed once per login: the margin is taken from its expiry
+            while True:
+                if when is None:
+                    await self._auth.wait_changed(generation)
+                    break
+                wait = when - self._clock.time()
+                if wait > 0:
+                    if await self._changed_within(generation, min(wait, CHECK_EVERY)):
+                        break
+                    continue
+                if await self._auth.refresh(self._client(), rejected=None):
+                    break  # a new token: armed again for it
+                if self._auth.state is not AuthState.LOGGED_IN:
+                    break
+                when = self._clock.time() + self._retry
+
+    async def _changed_within(self, generation: int, seconds: float) -> bool:
+        """Wait `seconds` on the clock; True if the login changed meanwhile."""
+        changed = asyncio.ensure_future(self._auth.wait_changed(generation))
+        sleep = asyncio.ensure_future(self._clock.sleep(seconds))
+        try:
+            await asyncio.wait({changed, sleep}, return_when=asyncio.FIRST_COMPLETED)
+            return changed.done()
+        finally:
+            for task in (changed, sleep):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
