@@ -69,13 +69,17 @@ async def test_vlc_play_pause_resume_and_killed_reach_trakt(
             assert status["playing"][0]["source"] == "mpris:vlc"
 
             await client.wait_status(name, "Playing")
-            await client.set_position(name, 60.0)
+            await client.set_position(name, 60.0)  # a seek: a start at 40 % (or coalesced)
             await client.player(name, "Pause")
             stop = await fake.wait_for_async(lambda r: r.path == "/scrobble/stop", timeout=15)
             assert stop.json["progress"] == pytest.approx(40.0, abs=2.0)
 
+            starts = len(fake.requests("/scrobble/start"))
             await client.player(name, "Play")
-            await fake.wait_for_async(lambda r: r.path == "/scrobble/start", count=2, timeout=15)
+            resumed = await fake.wait_for_async(
+                lambda r: r.path == "/scrobble/start", count=starts + 1, timeout=15
+            )
+            assert resumed.json["progress"] == pytest.approx(40.0, abs=2.0)
             vlc.kill()
             gone = await fake.wait_for_async(
                 lambda r: r.path == "/scrobble/stop", count=2, timeout=15
