@@ -182,10 +182,16 @@ async def test_mpv_mpris_play_pause_seek_stop_and_end_of_file(
         assert seeked.position == pytest.approx(60.0, abs=1.0)
         mpv.control.resume()
         await rec.wait_for(Resumed, timeout=WAIT)
+        # Between signals the position runs at Rate: at 2x, 1 s of wall time is 2 s of film.
+        mpv.control.set("speed", 2.0)
+        faster = await rec.wait_for(Progressed, lambda e: e.speed == 2.0, timeout=WAIT)
+        await asyncio.sleep(1.0)
         mpv.control.stop()
         stopped = await rec.wait_for(Ended, timeout=WAIT)
         assert stopped.reason is EndReason.STOPPED
-        assert stopped.position == pytest.approx(60.0, abs=2.0)
+        assert stopped.position is not None
+        assert stopped.position - faster.position == pytest.approx(2.0, abs=0.5)
+        mpv.control.set("speed", 1.0)
 
         # Loaded into the idle mpv: mpv-mpris 0.7.1 says Stopped until a pause toggles.
         mark = len(rec.events)
