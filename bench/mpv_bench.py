@@ -2,8 +2,12 @@
 
 Run from the repository root:  .venv/bin/python -m bench.mpv_bench [--rounds 50] [--window 60]
 
-- latency: time from sending mpv `pause` (or resuming) to the fake Trakt receiving the
-  matching /scrobble call, over ROUNDS pauses and ROUNDS resumes, spaced > 1 s (Trakt's limit);
+- latency: time from sending mpv `pause` (or resuming, or an isolated seek) to the fake Trakt
+  receiving the matching /scrobble call, over ROUNDS of each, spaced > 1 s (Trakt's limit);
+- play from 0: ROUNDS plays of an already identified (cached) file from its start: the time from
+  the daemon's "identified" log line to the fake receiving /scrobble/start, and its progress;
+- a burst of 10 seeks in 2 s: how many starts reach Trakt, whether the last carries the final
+  position; and, over the whole run, POSTs that came less than 1 s apart (spacing violations);
 - attach: time from an mpv IPC socket appearing to the daemon being connected to it;
 - cost: the daemon's CPU share, peak RSS and voluntary context switches (all its threads) per
   minute over WINDOW seconds each: no player, one idle mpv connected, one mpv playing;
@@ -14,6 +18,7 @@ Run from the repository root:  .venv/bin/python -m bench.mpv_bench [--rounds 50]
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import tempfile
@@ -24,7 +29,7 @@ from pathlib import Path
 
 from tests.daemon import Daemon, Home, free_port
 from tests.fake_trakt import FakeTrakt, RecordedRequest
-from tests.realplayers import MpvLauncher, make_media
+from tests.realplayers import MEDIA_SECONDS, MpvLauncher, MpvProcess, make_media
 from trakt_scrobbled.trakt.auth import Token, TokenStore
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -154,17 +159,84 @@ def main() -> None:
                     got = fake.wait_for(partial(_is_post_to, route), count=before + 1)
                     sink.append(got.monotonic - t0)
                 del n
-            for name, values in (("pause", pause_lat), ("resume", resume_lat)):
+            seek_lat: list[float] = []
+            for n in range(args.rounds):
+                before = len(fake.requests("/scrobble/start"))
+                time.sleep(1.15)
+                t0 = time.monotonic()
+                mpv.control.seek(20.0 if n % 2 else 100.0)  # an isolated seek
+                got = fake.wait_for(partial(_is_post_to, "/scrobble/start"), count=before + 1)
+                seek_lat.append(got.monotonic - t0)
+            for name, values in (("pause", pause_lat), ("resume", resume_lat), ("seek", seek_lat)):
                 print(
                     f"{name} -> Trakt: median {1000 * statistics.median(values):.1f} ms, "
                     f"p95 {1000 * percentile(values, 0.95):.1f} ms over {len(values)}"
                 )
+            seek_burst(fake, mpv)
+            play_from_zero(fake, daemon, mpv, media.movie, args.rounds)
+            spacing(fake)
             listener_traffic(daemon.pid, port)
             launcher.close()
             daemon.terminate()
 
 
 PLEX_SECRET = "bench-plex-secret"  # noqa: S105 - the bench daemon's own, thrown away
+
+
+def seek_burst(fake: FakeTrakt, mpv: MpvProcess) -> None:
+    """10 seeks in 2 s: the outbox keeps only the newest unsent start, POSTs go 1 s apart."""
+    time.sleep(1.15)
+    t0 = time.monotonic()
+    targets = [10.0 * (n + 1) for n in range(10)]  # the last one: 100 s of 150
+    for target in targets:
+        mpv.control.seek(target)
+        time.sleep(0.2)
+    time.sleep(2.5)  # whatever the burst causes has arrived
+    starts = [r for r in fake.requests("/scrobble/start") if r.monotonic >= t0]
+    final = 100 * targets[-1] / MEDIA_SECONDS
+    last = starts[-1].json["progress"] if starts else None
+    right = last is not None and abs(last - final) < 3.0
+    print(
+        f"burst of 10 seeks in 2 s: {len(starts)} starts reached Trakt; the last at "
+        f"{last}% ({'the final position' if right else f'NOT the final {final:.1f}%'})"
+    )
+
+
+def play_from_zero(
+    fake: FakeTrakt, daemon: Daemon, mpv: MpvProcess, movie: Path, rounds: int
+) -> None:
+    """A file identified before (cached) played from 0: its start, at once, under 1 %."""
+    lat: list[float] = []
+    progress: list[float] = []
+    for _ in range(rounds):
+        stops = len(fake.requests("/scrobble/stop"))
+        mpv.control.stop()
+        fake.wait_for(partial(_is_post_to, "/scrobble/stop"), count=stops + 1)
+        time.sleep(1.15)
+        since = daemon.mark()
+        before = len(fake.requests("/scrobble/start"))
+        mpv.control.loadfile(movie)
+        got = fake.wait_for(partial(_is_post_to, "/scrobble/start"), count=before + 1)
+        identified = _log_time_since(daemon.stderr(), since, "identified as")
+        lat.append(got.wall - identified)
+        progress.append(got.json["progress"])
+    print(
+        f"play from 0 -> Trakt start after identification (cached): "
+        f"median {1000 * statistics.median(lat):.1f} ms, max {1000 * max(lat):.1f} ms over "
+        f"{len(lat)} (log stamps have 1 ms steps); progress sent: max {max(progress):.2f}%"
+    )
+
+
+def spacing(fake: FakeTrakt) -> None:
+    """POSTs to Trakt that arrived less than 1 s after the previous one, over the whole run."""
+    posts = [r for r in fake.requests() if r.method == "POST" and r.path != "/oauth/token"]
+    gaps = [b.monotonic - a.monotonic for a, b in itertools.pairwise(posts)]
+    violations = sum(1 for g in gaps if g < 1.0)
+    refused = sum(1 for r in posts if r.status == 429)
+    print(
+        f"POST spacing: {len(posts)} POSTs, {violations} less than 1 s apart, {refused} answered "
+        f"429; smallest gap {min(gaps):.3f} s"
+    )
 
 
 def listener_traffic(pid: int, port: int) -> None:

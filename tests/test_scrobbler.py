@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clocks import ManualClock
+from tests.clocks import DrivenClock, ManualClock
 from trakt_scrobbled.events import (
     Ended,
     EndReason,
@@ -174,4 +174,53 @@ async def test_the_same_item_reappearing_continues_the_play(db: Path) -> None:
     scrobbler.handle(playing(120.0))
     assert [r.play_id for r in outbox.rows()] == first
     assert [r.kind for r in outbox.rows()] == [RowKind.START]
+    await scrobbler.aclose()
+
+
+class Outage:
+    """Identification that says "try later" until `up`; counts the tries."""
+
+    def __init__(self) -> None:
+        self.up = False
+        self.tries = 0
+
+    async def identify(self, media: MediaInfo) -> Found:
+        self.tries += 1
+        if not self.up:
+            return Found(None, "Trakt unreachable", retry_later=True)
+        return Found(MOVIE if media.path == "/m/matrix.mkv" else None, "unknown")
+
+
+async def test_trakt_back_cuts_identification_waits_short(db: Path) -> None:
+    clock = DrivenClock()
+    trakt = Outage()
+    conn = open_db(db)
+    outbox = Outbox(conn, clock)
+    scrobbler = Scrobbler(outbox, trakt, clock, Policy(), identify_retry=60.0)
+    scrobbler.handle(playing(100.0))
+    await clock.settle()
+    assert trakt.tries == 1 and clock.sleeping == [clock.mono + 2.0]  # waiting to retry
+    scrobbler.handle(Ended(SOURCE, 950.0, EndReason.EOF))  # ended in the outage: kept
+    trakt.up = True
+    scrobbler.trakt_is_back()  # no clock moved: the wait ends at once
+    await clock.settle()
+    assert trakt.tries == 2
+    (watch,) = watched_rows(outbox)
+    assert watch == clock.wall  # when it ended: no time passed
+    assert scrobbler.sources == 0  # nothing left waiting
+    await scrobbler.aclose()
+
+
+async def test_ended_sources_are_forgotten(db: Path) -> None:
+    """5000 plays from distinct Plex player ids leave no per-source state behind."""
+    clock = ManualClock()
+    scrobbler, outbox = make(db, clock)
+    for n in range(5000):
+        source = f"plex:player-{n}"
+        scrobbler.handle(Playing(source, MediaInfo(path="/m/other.mkv", duration=DURATION), 0.0))
+        scrobbler.handle(Ended(source, 10.0, EndReason.STOPPED))
+    await asyncio.sleep(0)
+    assert scrobbler.sources == 0
+    assert scrobbler.now_playing() == []
+    assert outbox.rows() == []
     await scrobbler.aclose()

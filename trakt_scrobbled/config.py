@@ -87,7 +87,8 @@ class ScrobbleConfig:
     watched_threshold: float = 80.0
     """Percent: a stop at or above it marks the item watched."""
     seek_debounce: float = 2.0
-    """Seconds within which a burst of seeks becomes one start."""
+    """Deprecated and ignored (still read, so older configs load): a seek is a start at once,
+    and the outbox coalesces a burst (an unsent start is replaced by a newer one)."""
     min_duration: float = 120.0
     """Seconds; shorter files are never scrobbled."""
     history_after: float = 60.0

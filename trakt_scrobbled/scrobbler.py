@@ -121,6 +121,8 @@ class Scrobbler:
         self._back = asyncio.Event()
         """Set (and replaced) when Trakt is known to answer again: waits for a retry end."""
         self._ignored: deque[Ignored] = deque(maxlen=20)
+        self._unsaved: dict[int, tuple[str, _Source]] = {}
+        """Sources whose snapshot is written on the next loop turn (after the POST left)."""
 
     def use(self, identifier: Identifies, policy: session.Policy, rewatch_window: float) -> None:
         """A reloaded config: plays already running keep going under the new rules."""
@@ -195,16 +197,29 @@ class Scrobbler:
         src = self._sources.get(source)
         if src is None:
             src = self._sources[source] = _Source(lifecycle.Source(self._new_play_id()))
-        self._feed(source, src, event)
+        self._feed(source, src, event, save_after_send=True)
 
-    def _feed(self, source: str, src: _Source, event: LifecycleEvent) -> None:
+    def _feed(
+        self,
+        source: str,
+        src: _Source,
+        event: LifecycleEvent,
+        *,
+        save_after_send: bool = False,
+    ) -> None:
         old = src.state
         src.state, effects = lifecycle.step(
             src.state, event, self._clock.monotonic(), self._clock.time(), self.policy
         )
         self._log_change(source, src, old)
         self._apply(source, src, effects)
-        self._save(source, src)
+        if save_after_send and any(isinstance(e, Send) for e in effects):
+            # A player event's scrobble: the sender was woken by the enqueue, its POST leaves
+            # before this commit (an fsync). A crash in between leaves the previous snapshot,
+            # which a restart finishes no worse (a watch already queued is `seen`, not doubled).
+            self._save_soon(source, src)
+        else:
+            self._save(source, src)
         self._arm(source, src)
         if src.state.idle and src.timer is None and self._sources.get(source) is src:
             # Ended plays of a Plex player id seen once must not pile up: a bounded list of
@@ -215,8 +230,10 @@ class Scrobbler:
         """What changed for a person reading the log: once per change, never per event."""
         new = src.state
         play_id = new.current.play_id
+        adopted = False
         if old.held is not None and new.held is None:
-            if play_id is not None and play_id == old.held.state.play_id:
+            adopted = play_id is not None and play_id == old.held.state.play_id
+            if adopted:
                 log.info(
                     "%s: %s goes on (the play the last run left open)",
                     source,
@@ -228,7 +245,7 @@ class Scrobbler:
                     source,
                     _media_label(old.held.media),
                 )
-        elif play_id != old.current.play_id and play_id is not None:
+        if play_id != old.current.play_id and play_id is not None and not adopted:
             src.reason = "identifying" if new.current.item is None else None
             log.info("%s: playing %s", source, _media_label(new.media))
         known = {k.state.play_id for k in old.ended}
@@ -341,6 +358,16 @@ class Scrobbler:
             "%s: queued %s %s at %.2f%%", source, what, action.item.describe(), action.progress
         )
 
+    def _save_soon(self, source: str, src: _Source) -> None:
+        if not self._unsaved:
+            asyncio.get_running_loop().call_soon(self._save_unsaved)
+        self._unsaved[id(src)] = (source, src)
+
+    def _save_unsaved(self) -> None:
+        unsaved, self._unsaved = self._unsaved, {}
+        for source, src in unsaved.values():
+            self._save(source, src)
+
     def _save(self, source: str, src: _Source) -> None:
         """Keep the store in step with the lifecycle: what a restart needs, nothing more."""
         if self._plays is None:
@@ -417,6 +444,7 @@ class Scrobbler:
 
     async def aclose(self) -> None:
         """Stop timers and identification; plays are left as they are (and as saved)."""
+        self._save_unsaved()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

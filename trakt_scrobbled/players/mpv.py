@@ -58,6 +58,9 @@ _QUICK_RETRIES = 2.0
 
 _EVENTS = ("start-file", "file-loaded", "end-file", "seek", "playback-restart", "idle")
 _OBSERVED = ("pause", "speed", "duration", "eof-reached")
+SEEK_LANDED = 1.0
+"""Seconds playback may land off a seek's target before the landing is reported as a seek too."""
+
 _END_REASONS = {
     "eof": EndReason.EOF,
     "stop": EndReason.STOPPED,
@@ -596,12 +599,22 @@ class _Link:
                 if self._state in (_State.STARTING, _State.LOADING):
                     await self._start()
                 elif self._state is _State.PLAYING and self._seeking:
+                    # Where playback landed; said again only if not where the seek said.
                     self._seeking = False
+                    expected = self._estimate()
+                    position = await self._sample()
+                    if position is not None and (
+                        expected is None or abs(position - expected) > SEEK_LANDED
+                    ):
+                        self._send(Seeked(self.source, position))
+            case "seek":
+                if self._state is _State.PLAYING:
+                    # mpv answers time-pos with the seek's target while it seeks: Trakt hears
+                    # of the seek now, not once the decoder caught up (playback-restart).
+                    self._seeking = True
                     position = await self._sample()
                     if position is not None:
                         self._send(Seeked(self.source, position))
-            case "seek":
-                self._seeking = self._state is _State.PLAYING
             case "end-file":
                 was, position = self._state, self._estimate()
                 self._state = _State.IDLE
