@@ -25,7 +25,7 @@ from tests.mprisbus import (
     stop_bus,
 )
 from tests.realplayers import running, wait_until
-from trakt_scrobbled.events import Ended, EndReason, Playing, Seeked
+from trakt_scrobbled.events import Ended, EndReason, Paused, Playing, Progressed, Seeked
 from trakt_scrobbled.players.mpris import MprisPlayer
 
 __all__ = ["session_bus_fixture"]
@@ -251,3 +251,27 @@ async def test_the_bus_going_away_ends_plays_and_the_adapter_comes_back() -> Non
                 assert again.source == "mpris:second"
     finally:
         stop_bus(bus)
+
+
+async def test_the_safety_read_catches_a_seek_the_player_did_not_signal(
+    session_bus: SessionBus,
+) -> None:
+    player = adapter(session_bus, check_interval=0.3)
+    async with running(player) as rec, raw_player(session_bus, "quiet") as quiet:
+        await quiet.changed(
+            PlaybackStatus=v("Playing"),
+            Metadata=metadata(title="Quiet", length=v(600_000_000, "x")),
+            Position=v(10_000_000, "x"),
+        )
+        await rec.wait_for(Playing)
+        progressed = await rec.wait_for(Progressed)  # the safety read, while playing
+        assert progressed.position == pytest.approx(10.0, abs=1.0)
+        quiet.props["Position"] = v(300_000_000, "x")  # no Seeked signal
+        seeked = await rec.wait_for(Seeked)
+        assert seeked.position == pytest.approx(300.0, abs=1.0)
+        # Paused, there is no safety read: nothing wakes the adapter for an idle player.
+        await quiet.changed(PlaybackStatus=v("Paused"))
+        await rec.wait_for(Paused)
+        calls = quiet.get_all_calls
+        await asyncio.sleep(1.0)
+        assert quiet.get_all_calls == calls

@@ -387,8 +387,8 @@ class MprisPlayer:
         self._players = tuple(players)
         self._ignore = tuple(ignore)
         self._mpv_sockets = tuple(mpv_sockets)
-        self._clock: Clock = clock if clock is not None else SystemClock()
-        self._check_interval = check_interval
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.check_interval = check_interval
         self._call_timeout = call_timeout
         self._reconnect = reconnect
         self._max_players = max_players
@@ -435,13 +435,13 @@ class MprisPlayer:
                         "are unset); looking again every %.0f s",
                         high,
                     )
-                    await self._clock.sleep(high)
+                    await self.clock.sleep(high)
                     continue
                 try:
                     bus = await connect(self._address, self._call_timeout)
                 except MprisError as err:
                     self._once.once("connect", logging.WARNING, "mpris: %s; retrying", err)
-                    await self._clock.sleep(delay)
+                    await self.clock.sleep(delay)
                     delay = min(high, delay * 2)
                     continue
                 delay = low
@@ -457,7 +457,7 @@ class MprisPlayer:
                 except BaseException:
                     bus.disconnect()
                     raise
-                await self._clock.sleep(low)
+                await self.clock.sleep(low)
         finally:
             await self._drop_all(gone=False)
 
@@ -616,7 +616,7 @@ class _Link:
         """Another connection of the same process, followed instead of this one."""
         self.claim: tuple[int, str] | None = None
         self.unusable = False
-        self._clock = adapter._clock
+        self._clock = adapter.clock
         self._wake = asyncio.Event()
         self._wake.set()  # the first read: it may be playing already
         self._refresh = True
@@ -627,7 +627,7 @@ class _Link:
         self._paused = False
         self._playhead = Playhead(self._clock)
         self._ticker = Ticker(
-            self._clock, adapter._check_interval, self._tick_due, f"{self.source} check"
+            self._clock, adapter.check_interval, self._tick_due, f"{self.source} check"
         )
         self._task: asyncio.Task[None] | None = None
         self._once = LogOnce(log)
@@ -752,12 +752,12 @@ class _Link:
             self._item = item
             learned = self._playhead.duration is None
             self._playhead.duration = item.duration
-        if snap.rate is not None and snap.rate != self._playhead.speed:
-            self._playhead.rebase(self._moving())
+        # Where the play head should be by extrapolation, before anything changes it.
+        expected = self._estimate()
+        sped = snap.rate is not None and snap.rate != self._playhead.speed
+        if snap.rate is not None and sped:
+            self._playhead.rebase(self._moving())  # what ran so far ran at the old rate
             self._playhead.speed = snap.rate
-            self._playhead.remember(snap.position)
-            if not seeked and paused == self._paused:
-                self._progressed()
         if paused != self._paused:
             self._playhead.rebase(self._moving())
             self._paused = paused
@@ -765,13 +765,12 @@ class _Link:
             at = self._estimate()
             self._send(Paused(self.source, at) if paused else Resumed(self.source, at))
             return
-        expected = self._estimate()
         self._playhead.remember(snap.position)
         now = self._estimate()
         moved = 0.0 if expected is None or now is None else abs(now - expected)
         if now is not None and moved > (SEEK_TOLERANCE if seeked else DRIFT):
             self._send(Seeked(self.source, now))
-        elif tick or learned:
+        elif tick or learned or sped:
             self._progressed()
 
     def _seek_to(self, position: float) -> None:
