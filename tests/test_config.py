@@ -19,6 +19,7 @@ from trakt_scrobbled.config import (
     LoggingConfig,
     LogLevel,
     MediaServerConfig,
+    MprisConfig,
     MpvConfig,
     NotifyConfig,
     Override,
@@ -45,6 +46,7 @@ SECTION_CLASSES: dict[str, type] = {
     "plex": PlexConfig,
     "jellyfin": MediaServerConfig,
     "emby": MediaServerConfig,
+    "mpris": MprisConfig,
     "server": ServerConfig,
     "logging": LoggingConfig,
     "notify": NotifyConfig,
@@ -462,6 +464,21 @@ PROBLEM_CASES = [
         id="override-unknown-key",
     ),
     pytest.param(
+        '[mpris]\nplayers = ["vlc", "my player"]\n',
+        "mpris.players[1]",
+        2,
+        "a D-Bus name pattern may only hold letters, digits, _ - . and the glob characters "
+        '* ? [ ] !, got "my player"',
+        id="mpris-pattern",
+    ),
+    pytest.param(
+        '[mpris]\nignore = "spotify"\n',
+        "mpris.ignore",
+        2,
+        'expected array, got string "spotify"',
+        id="mpris-ignore-type",
+    ),
+    pytest.param(
         "overrides = [3]\n",
         "overrides[0]",
         1,
@@ -719,6 +736,18 @@ slug = "catch-all"
     assert find_override(config.overrides, "/srv/tv/Other/x.mkv") is third
     assert not first.matches("/srv/tv/some show/S01E01.mkv")
     assert find_override(config.overrides[:1], "/x.mkv") is None
+
+
+def test_mpris_patterns_lose_the_bus_prefix_and_an_empty_ignore_is_kept(tmp_path: Path) -> None:
+    text = (
+        '[mpris]\nenabled = true\nplayers = ["org.mpris.MediaPlayer2.vlc", " haruna "]\n'
+        "ignore = []\n"
+    )
+    config = load_config(write(tmp_path, text), {})
+    assert config.mpris == MprisConfig(enabled=True, players=("vlc", "haruna"), ignore=())
+    assert load_config(write(tmp_path, "[mpris]\nenabled = true\n"), {}).mpris.ignore == (
+        MprisConfig().ignore
+    )
 
 
 def test_diff_sections() -> None:

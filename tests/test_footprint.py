@@ -11,8 +11,19 @@ import json
 import subprocess
 import sys
 
-KEPT_OUT = ("guessit", "rebulk", "babelfish", "aiohttp", "yarl", "multidict", "httpx_ws", "wsproto")
-"""httpx-ws and wsproto load only when Plex live mode connects."""
+KEPT_OUT = (
+    "guessit",
+    "rebulk",
+    "babelfish",
+    "aiohttp",
+    "yarl",
+    "multidict",
+    "httpx_ws",
+    "wsproto",
+    "dbus_fast",
+)
+"""httpx-ws and wsproto load only when Plex live mode connects, dbus_fast only when [mpris] is on
+(or the first desktop notification goes out)."""
 
 
 def test_the_daemon_modules_leave_the_heavy_libraries_out() -> None:

@@ -58,7 +58,7 @@ from trakt_scrobbled.trakt.refresh import TokenRefresher
 
 log = logging.getLogger(__name__)
 
-PLAYER_SECTIONS = ("mpv", "kodi", "plex", "jellyfin", "emby")
+PLAYER_SECTIONS = ("mpv", "kodi", "plex", "jellyfin", "emby", "mpris")
 
 BIND_RETRY = (1.0, 30.0)
 """Seconds between tries to listen on a port in use: first, then doubling up to the second."""
@@ -93,7 +93,11 @@ def wants_listener(config: Config) -> bool:
 
 
 def build_player(
-    section: str, config: Config, clock: Clock, paths: Paths | None = None
+    section: str,
+    config: Config,
+    clock: Clock,
+    paths: Paths | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> Player | None:
     """The adapter for one `[section]` of the config, or None when it is off."""
     if section == "mpv" and config.mpv.enabled:
@@ -132,6 +136,17 @@ def build_player(
             from trakt_scrobbled.players.jellyfin import build_jellyfin
 
             return build_jellyfin(section, media_server, clock=clock)
+    if section == "mpris" and config.mpris.enabled:
+        from trakt_scrobbled.players.mpris import MprisPlayer, session_bus_address
+
+        return MprisPlayer(
+            bus_address=session_bus_address(os.environ if env is None else env),
+            players=config.mpris.players,
+            ignore=config.mpris.ignore,
+            # An mpv the mpv adapter follows is left to it: no play reported twice.
+            mpv_sockets=config.mpv.sockets if config.mpv.enabled else (),
+            clock=clock,
+        )
     return None
 
 
@@ -375,7 +390,7 @@ class App:
         return {} if self._supervisor is None else self._supervisor.players
 
     def _start_player(self, section: str) -> None:
-        player = build_player(section, self.config, self.clock, self.paths)
+        player = build_player(section, self.config, self.clock, self.paths, self.env)
         if player is None or self._supervisor is None:
             return
         self._supervisor.start(section, player)
@@ -766,7 +781,9 @@ class App:
             for player in self._players().values():
                 self._mount(player)
         for section in PLAYER_SECTIONS:
-            if section in changed:
+            # [mpris] leaves to [mpv] the mpvs it follows: a change there changes both.
+            if section in changed or (section == "mpris" and "mpv" in changed):
+                await self._stop_player(section)
                 self._start_player(section)
         self._config_changed.set()
         self._config_changed = asyncio.Event()

@@ -34,6 +34,7 @@ __all__ = [
     "LoggingConfig",
     "MediaServerConfig",
     "MediaServerMode",
+    "MprisConfig",
     "MpvConfig",
     "NotifyConfig",
     "Override",
@@ -166,6 +167,29 @@ class MediaServerConfig:
     key, the server's administrators)."""
 
 
+MPRIS_IGNORE: tuple[str, ...] = (
+    "firefox*",
+    "chromium*",
+    "chrome*",
+    "brave*",
+    "vivaldi*",
+    "opera*",
+    "microsoft-edge*",
+    "plasma-browser-integration",
+    "spotify",
+)
+"""Browsers (tabs publish MPRIS with no file) and music players, unless the user says otherwise."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MprisConfig:
+    enabled: bool = False
+    players: tuple[str, ...] = ()
+    """Bus-name patterns (`vlc`, `celluloid*`) to follow; empty follows every player."""
+    ignore: tuple[str, ...] = MPRIS_IGNORE
+    """Bus-name patterns never followed; wins over `players`."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServerConfig:
     host: str = "127.0.0.1"
@@ -208,6 +232,7 @@ class Config:
     plex: PlexConfig = field(default_factory=PlexConfig)
     jellyfin: MediaServerConfig = field(default_factory=MediaServerConfig)
     emby: MediaServerConfig = field(default_factory=MediaServerConfig)
+    mpris: MprisConfig = field(default_factory=MprisConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
@@ -587,6 +612,7 @@ def _build(
         plex=_plex(c.section(raw, "plex"), c),
         jellyfin=_media_server("jellyfin", c.section(raw, "jellyfin"), c),
         emby=_media_server("emby", c.section(raw, "emby"), c),
+        mpris=_mpris(c.section(raw, "mpris"), c),
         server=_server(c.section(raw, "server"), c),
         logging=_logging(c.section(raw, "logging"), c),
         notify=_notify(c.section(raw, "notify"), c),
@@ -789,6 +815,37 @@ def _media_server(name: str, t: Mapping[str, object], c: _Checker) -> MediaServe
         api_key=api_key,
         secret=secret,
         users=users,
+    )
+
+
+_BUS_PATTERN = re.compile(r"[A-Za-z0-9_.*?\[\]!-]+")
+_MPRIS_PREFIX = "org.mpris.MediaPlayer2."
+
+
+def _mpris(t: Mapping[str, object], c: _Checker) -> MprisConfig:
+    d = MprisConfig()
+    c.unknown_keys(t, ("mpris",), _known(MprisConfig))
+
+    def patterns(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        if key not in t:
+            return default
+        out: list[str] = []
+        for path, text in c.string_list(t, ("mpris", key)):
+            pattern = text.strip().removeprefix(_MPRIS_PREFIX)
+            if not _BUS_PATTERN.fullmatch(pattern):
+                c.add(
+                    path,
+                    "a D-Bus name pattern may only hold letters, digits, _ - . and the glob "
+                    f"characters * ? [ ] !, got {_show(text)}",
+                )
+            else:
+                out.append(pattern)
+        return tuple(dict.fromkeys(out))
+
+    return MprisConfig(
+        enabled=c.boolean(t, ("mpris", "enabled"), d.enabled),
+        players=patterns("players", d.players),
+        ignore=patterns("ignore", d.ignore),
     )
 
 

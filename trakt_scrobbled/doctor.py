@@ -34,6 +34,7 @@ from trakt_scrobbled.config import (
     ConfigError,
     KodiConfig,
     MediaServerConfig,
+    MprisConfig,
     MpvConfig,
     PlexConfig,
     PlexMode,
@@ -67,6 +68,7 @@ __all__ = [
     "check_kodi",
     "check_login",
     "check_media_server",
+    "check_mpris",
     "check_mpv",
     "check_plex",
     "check_plex_live",
@@ -713,6 +715,71 @@ async def check_plex_live(
     return tuple(checks)
 
 
+async def check_mpris(
+    mpris: MprisConfig, env: Mapping[str, str], *, wait: float = LOCAL_TIMEOUT
+) -> tuple[Check, ...]:
+    """The MPRIS players on the session bus, and whether each says which file it plays."""
+    if not mpris.enabled:
+        return ()
+    from trakt_scrobbled.players import mpris as bus
+
+    address = bus.session_bus_address(env)
+    if address is None:
+        return (
+            _fail(
+                "mpris",
+                "no session bus: DBUS_SESSION_BUS_ADDRESS and XDG_RUNTIME_DIR are unset",
+                "run the daemon inside your desktop session (the systemd user service is)",
+            ),
+        )
+    try:
+        seen = await bus.survey(address, wait)
+    except bus.MprisError as err:
+        return (_fail("mpris", str(err), "run the daemon inside your desktop session"),)
+    if not seen:
+        return (
+            _note(
+                "mpris",
+                "no MPRIS player on the session bus right now",
+                "start VLC, Celluloid, Haruna or mpv with mpv-mpris and run the doctor again",
+            ),
+        )
+    checks: list[Check] = []
+    for player in seen:
+        label = player.name.removeprefix(bus.PREFIX)
+        if player.identity:
+            label += f" ({player.identity})"
+        if bus.name_matches(player.name, mpris.ignore):
+            checks.append(_note("mpris", f"{label}: not followed ([mpris] ignore)"))
+        elif mpris.players and not bus.name_matches(player.name, mpris.players):
+            checks.append(_note("mpris", f"{label}: not followed (not in [mpris] players)"))
+        elif player.error is not None:
+            checks.append(_note("mpris", f"{label}: does not answer ({player.error})"))
+        elif not player.playing:
+            checks.append(
+                _note(
+                    "mpris",
+                    f"{label}: {(player.status or 'idle').lower()}",
+                    "play something in it to see whether it says which file it plays",
+                )
+            )
+        elif player.usable == "url":
+            checks.append(_ok("mpris", f"{label}: gives a usable URL (xesam:url)"))
+        elif player.usable == "title":
+            checks.append(
+                _ok("mpris", f"{label}: gives no file URL, only a title (identified by name)")
+            )
+        else:
+            checks.append(
+                _note(
+                    "mpris",
+                    f"{label}: gives no usable xesam:url or title: its plays are ignored",
+                    "add it to [mpris] ignore to silence this",
+                )
+            )
+    return tuple(checks)
+
+
 # --- the daemon and the service --------------------------------------------------------------
 
 
@@ -891,6 +958,8 @@ async def diagnose(
         for check in check_plex(config.plex, config.server):
             yield check
         for check in await check_plex_live(config.plex, paths, wait=local_wait):
+            yield check
+        for check in await check_mpris(config.mpris, env, wait=local_wait):
             yield check
         for name, media in (("jellyfin", config.jellyfin), ("emby", config.emby)):
             for check in await check_media_server(name, media, config.server, wait=local_wait):
