@@ -11,7 +11,6 @@ answer says `retry_later` and nothing is cached: an outage never costs a watch.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 import logging
 import os
@@ -46,7 +45,9 @@ __all__ = [
     "Identifier",
     "Override",
     "identify_paths",
+    "ids_in",
     "parse_path",
+    "split_url",
 ]
 
 # Reasons, as users read them in `identify` and `status`.
@@ -74,37 +75,6 @@ VIDEO_EXTENSIONS = frozenset(
     }
 )  # fmt: skip
 
-# Folders that hold a movie's or show's bonus material (Plex, Jellyfin, Kodi conventions).
-_EXTRA_FOLDERS: dict[str, str] = {
-    "sample": SAMPLE,
-    "samples": SAMPLE,
-    "trailer": TRAILER,
-    "trailers": TRAILER,
-    "extra": EXTRA,
-    "extras": EXTRA,
-    "featurette": EXTRA,
-    "featurettes": EXTRA,
-    "behind the scenes": EXTRA,
-    "deleted scenes": EXTRA,
-    "interviews": EXTRA,
-    "bonus": EXTRA,
-    "bonus features": EXTRA,
-    "special features": EXTRA,
-}
-_EXTRA_FOLDER_DEPTH = 3
-"""How many folders above the file are looked at for `_EXTRA_FOLDERS`."""
-
-# Plex's local-extras suffixes: `Movie (2010)-trailer.mkv`.
-_EXTRA_SUFFIX = re.compile(
-    r"-(?:(?P<trailer>trailer)|(?P<sample>sample)|"
-    r"behindthescenes|deleted|featurette|interview|scene|short|other|extra)$",
-    re.IGNORECASE,
-)
-_GUESSIT_OTHER = {"Trailer": TRAILER, "Sample": SAMPLE, "Extras": EXTRA}
-_GENERIC_TITLES = frozenset(
-    {"movie", "video", "film", "episode", "file", "sample", "trailer", "extra", "title"}
-)
-_DISC_FILES = {("video_ts", "video_ts"), ("bdmv", "index"), ("bdmv", "movieobject")}
 _ID_TAG = re.compile(r"[\[{](imdb|tmdb|tvdb)(?:id)?[-=]([a-z0-9]+)[\]}]", re.IGNORECASE)
 _IMDB = re.compile(r"tt\d{7,}")
 _SEARCH_SPECIALS = re.compile(r"""[+\-&|!(){}\[\]^"~*?:/\\]+""")
@@ -178,68 +148,14 @@ def parse_path(path: str) -> Guess:
 
 
 def _parse(path: str, *, check_extension: bool) -> Guess:
-    # guessit costs ~8 MB and builds its rules on first use: the daemon parses in a child
-    # process (parse_worker) so that it never loads it.
-    from guessit import guessit
-    from guessit.api import GuessitException
+    # The parsers cost ~15 MB and build their rules on first use: the daemon parses in a child
+    # process (parse_worker) so that it never loads them.
+    from trakt_scrobbled.rules import parse
 
-    shown, local = _split_url(path)
-    if local is None:
-        return Guess(shown, reason=NOT_A_VIDEO)
-    pure = _strip_disc_structure(PurePosixPath(local))
-    if check_extension and not _is_video_name(pure.name):
-        return Guess(shown, reason=NOT_A_VIDEO)
-    try:
-        found = guessit(str(pure))
-    except GuessitException as err:  # guessit's own bugs: treat the name as unreadable
-        log.debug("guessit failed on %s: %s", shown, err)
-        return Guess(shown, reason=NO_TITLE)
-
-    excluded = _excluded(pure, found)
-    title = _first(found.get("title"), str)
-    if title is not None:
-        title = " ".join(title.split()) or None
-    if title is not None and title.casefold() in _GENERIC_TITLES:
-        title = None
-    year = _year(_first(found.get("year"), int))
-    ids = _ids_of(found, str(pure))
-    if excluded is not None:
-        return Guess(shown, title=title, year=year, reason=excluded, ids=ids)
-    is_episode = found.get("type") == "episode"
-    if not is_episode and title is not None:
-        return Guess(shown, MediaType.MOVIE, title, year, ids=ids)
-
-    season = _first(found.get("season"), int)
-    numbers = tuple(sorted({n for n in _all(found.get("episode"), int) if n >= 0}))
-    date = _date(found.get("date"))
-    if season is not None and year == season:
-        year = None  # `Show.S2024E05`: the season is a year, not the show's first year
-    absolute = _first(found.get("absolute_episode"), int)
-    if season is None and numbers and date is None:
-        absolute, numbers = numbers[0], ()
-    episode = numbers[0] if numbers else None
-    reason = None
-    if title is None:
-        reason = NO_TITLE
-    elif episode is None and absolute is None and date is None:
-        reason = NO_EPISODE_NUMBER
-    return Guess(
-        shown,
-        MediaType.EPISODE if reason is None else MediaType.UNKNOWN,
-        title,
-        year,
-        # Numbers are kept even without a title: an override for the folder can use them.
-        season=season if episode is not None or reason is not None else None,
-        episode=episode,
-        episodes=numbers,
-        absolute=absolute,
-        date=date,
-        reason=reason,
-        ids=ids,
-    )
+    return parse(path, check_extension=check_extension)
 
 
-def _split_url(path: str) -> tuple[str, str | None]:
+def split_url(path: str) -> tuple[str, str | None]:
     """(what to show, the local-looking path to parse or None): URLs lose query and credentials.
 
     A query string can carry a token (`?X-Plex-Token=…`); it must never reach a log or output.
@@ -260,43 +176,6 @@ def _split_url(path: str) -> tuple[str, str | None]:
     return shown, local
 
 
-def _strip_disc_structure(path: PurePosixPath) -> PurePosixPath:
-    """`Movie (1999)/VIDEO_TS/VIDEO_TS.IFO` names the movie by its folder, not its file."""
-    parent = path.parent
-    if (parent.name.casefold(), path.stem.casefold()) in _DISC_FILES and parent.parent.name:
-        return parent.parent
-    return path
-
-
-def _is_video_name(name: str) -> bool:
-    """False only for names with a known non-video-looking extension (`.srt`, `.mp3`, `.nfo`)."""
-    ext = PurePosixPath(name).suffix.lower().lstrip(".")
-    if ext in VIDEO_EXTENSIONS:
-        return True
-    # Names without a real extension (a player's title, a folder) are parsed as they are.
-    return not re.fullmatch(r"[a-z][a-z0-9]{1,4}", ext)
-
-
-def _excluded(path: PurePosixPath, found: dict[str, Any]) -> str | None:
-    title = _first(found.get("title"), str)
-    title_key = _title_key(title) if title is not None else None
-    for other in _all(found.get("other"), str):
-        reason = _GUESSIT_OTHER.get(other)
-        # The show "Extras" lives in a folder called Extras: that word is its title.
-        if reason is not None and title_key != _title_key(other):
-            return reason
-    match = _EXTRA_SUFFIX.search(path.stem)
-    if match is not None:
-        return TRAILER if match["trailer"] else SAMPLE if match["sample"] else EXTRA
-    if path.stem.casefold() in ("sample", "trailer"):
-        return path.stem.casefold()
-    for folder in list(path.parents)[:_EXTRA_FOLDER_DEPTH]:
-        reason = _EXTRA_FOLDERS.get(" ".join(folder.name.casefold().split()))
-        if reason is not None and title_key != _title_key(folder.name):
-            return reason
-    return None
-
-
 def _all(value: object, kind: type[_T]) -> list[_T]:
     """guessit answers a value or a list of values; bools are never numbers."""
     items = value if isinstance(value, list) else [value]
@@ -308,16 +187,8 @@ def _first(value: object, kind: type[_T]) -> _T | None:
     return items[0] if items else None
 
 
-def _year(year: int | None) -> int | None:
-    return year if year is not None and 1870 <= year <= 2200 else None
-
-
-def _date(value: object) -> str | None:
-    first = _first(value, dt.date)
-    return first.isoformat() if first is not None else None
-
-
-def _ids_of(found: dict[str, Any], path: str) -> Ids | None:
+def ids_in(found: dict[str, Any], path: str) -> Ids | None:
+    """Ids written in a path (`{imdb-tt…}`, `[tmdbid-…]`) or found there by guessit."""
     imdb = _first(found.get("imdb_id"), str)
     tmdb = _first(found.get("tmdb_id"), int)
     tvdb = _first(found.get("tvdb_id"), int)

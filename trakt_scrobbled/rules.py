@@ -1,0 +1,623 @@
+"""Recognition: what a path names, by explicit rules per class of name (runs in parse_worker).
+
+Two parsers read the file name and this module decides between them, per class:
+- parsett (PTT) gives the title: it keeps `Part Two`, `Vol. 3`, `Chapter 4`, subtitles after
+  " - ", words in parentheses and numbers inside titles (`86 - Eighty Six`), strips edition
+  tags, and reads fansub layouts (CJK brackets, `2nd Season`, `05v2`, three-digit absolute
+  numbers); it is also ~10x faster than guessit.
+- guessit gives what PTT misses: `1x02-1x03` and `.506.507.` ranges, `Staffel`/`Temporada`
+  markers, dates, `Trailer`/`Sample` tags, `{imdb-…}` ids.
+Around them, rules of our own for what neither knows: files that are not media (camera and
+phone clips, screen and call recordings, messenger exports, disc structure files, personal
+videos), folders (only the show's folder and a season folder lend anything; folders above
+the library never do), Windows paths, `YYMMDD` dates, and mini-series `Part.1`.
+
+Each rule is named by the class of names it serves, never by one file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath, PureWindowsPath
+from typing import Any
+
+from trakt_scrobbled.events import MediaType
+from trakt_scrobbled.identify import (
+    EXTRA,
+    NO_EPISODE_NUMBER,
+    NO_TITLE,
+    NOT_A_VIDEO,
+    SAMPLE,
+    TRAILER,
+    VIDEO_EXTENSIONS,
+    Guess,
+    ids_in,
+    split_url,
+)
+
+log = logging.getLogger(__name__)
+
+# Reasons for files that are not media (shown by `identify` and `status`).
+CAMERA = "camera or phone clip"
+SCREEN = "screen or call recording"
+MESSENGER = "messenger video"
+DISC = "disc structure file"
+PERSONAL = "personal video"
+
+# --------------------------------------------------------------------------- class: not media
+
+_CAMERA_NAMES = re.compile(
+    r"""^(?:
+        (?:VID|IMG|PXL|MVIMG|MVI|DSC|DSCF|DSCN|DJI|MAH|CIMG|IMGP|SDIM|HPIM|SAM|MOV|GOPR|YDXJ|
+           FILE|REC|MOVI|PICT|AMBA|EVT)[_-]?\d{3,}.*  # phone and camera makers' prefixes
+      | G[HXPLS]\d{6}                                 # GoPro HERO chapters
+      | C\d{4}                                        # Sony XAVC
+      | P\d{7}                                        # Panasonic
+      | \d{8}[_-]\d{6}(?:[_-]\d+)?                    # Samsung and others: date_time
+      | \d{5}                                         # AVCHD / Blu-ray stream numbers
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_SCREEN_NAMES = re.compile(
+    r"""^(?:
+        screen[ _-]?(?:recording|record|capture|cast)s?(?![a-z]).*
+      | screencast\b.*
+      | screen[-_]\d{8}.*
+      | rpreplay_final\d+.*                                   # iOS
+      | (?:simplescreenrecorder|kooha|vokoscreen(?:ng)?|peek|recordmydesktop|obs|bandicam|
+           sharex|loom|zoom|teams|meet|webex|skype|capture|record(?:ing)?)[ _-].*
+      | zoom_\d+ | video\d{9,} | gmt\d{8}-\d{6}.*              # Zoom
+      | (?:meeting|call)[ _-]recording.*                       # Teams, Meet
+      | replay[ _-].*\d{4}.*                                   # OBS replay buffer
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_MESSENGER_NAMES = re.compile(
+    r"""^(?:
+        vid-\d{8}-wa\d+                 # WhatsApp
+      | video_\d{4}-\d{2}-\d{2}_.*      # Telegram Desktop
+      | signal-\d{4}-\d{2}-\d{2}.*      # Signal
+      | received_\d{10,}                # Messenger
+      | fb_vid_\d+.*                    # Facebook
+      | snapchat-\d+.*
+      | telegram[ _-].*
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+# A date followed by a time of day: what recorders (OBS, Xbox Game Bar, Snipping Tool…) name
+# their files after; a daily show has a date but no time.
+_DATE_TIME = re.compile(
+    r"(?<!\d)(?:\d{4}[-._ ]?\d{2}[-._ ]?\d{2}|\d{2}[-._]\d{2}[-._]\d{4})"
+    r"(?:[ _T]+|[ ._-]+-[ ._-]+)(?:at[ _])?\d{1,2}[-._:h]\d{2}(?:[-._:]\d{2})?(?!\d{3})",
+    re.IGNORECASE,
+)
+_CAMERA_FOLDERS = frozenset(
+    {
+        "dcim", "camera", "camera roll", "camera uploads", "screen recordings",
+        "screenrecorder", "screenrecordings", "screencasts", "screenshots", "captures",
+        "whatsapp video", "whatsapp animated gifs", "telegram video", "signal", "zoom",
+        "private", "avchd", "100gopro", "100media", "100andro", "100apple", "recordings",
+        "obs", "movies/obs",
+    }
+)  # fmt: skip
+_PERSONAL_FOLDERS = frozenset(
+    {
+        "videos", "video", "pictures", "photos", "desktop", "documents", "home videos",
+        "home movies", "family", "holidays", "holiday", "vacation", "kids", "personal",
+        "phone", "iphone", "android", "camera roll", "my videos", "private",
+    }
+)  # fmt: skip
+_PHOTO_FOLDERS = frozenset({"pictures", "photos", "iphone", "android", "phone", "camera roll"})
+# A personal video's name: a few plain words and a bare year (`Birthday 2019`), without any
+# of the marks a release or a library name carries (dots, brackets, quality or source tags).
+_PERSONAL_NAME = re.compile(r"^[^\W\d_][\w' ,&!-]{0,40}? (?:19|20)\d{2}$")
+
+
+def not_media(folders: list[str], stem: str, ext: str) -> str | None:
+    """Why a file is not a film or an episode at all, or None."""
+    lowered = [f.casefold() for f in folders]
+    parent = lowered[-1] if lowered else ""
+    # Disc structures: only the disc's entry point (VIDEO_TS.IFO, index.bdmv) is the film.
+    if parent == "video_ts" and stem.casefold() != "video_ts":
+        return DISC
+    if parent == "stream" and len(lowered) >= 2 and lowered[-2] == "bdmv":
+        return DISC
+    if re.fullmatch(r"vts_\d{2}_\d", stem, re.IGNORECASE):
+        return DISC
+    if _MESSENGER_NAMES.match(stem) or any(f.startswith(("whatsapp", "telegram")) for f in lowered):
+        return MESSENGER
+    if _SCREEN_NAMES.match(stem):
+        return SCREEN
+    if _CAMERA_NAMES.match(stem):
+        return CAMERA
+    if _DATE_TIME.search(stem) and not _has_episode_marks(stem):
+        return SCREEN
+    if any(f in _CAMERA_FOLDERS for f in lowered[-3:]):
+        return CAMERA
+    personal = [f for f in lowered[-3:] if f in _PERSONAL_FOLDERS]
+    if personal:
+        if any(f in _PHOTO_FOLDERS for f in personal):
+            return PERSONAL
+        if _PERSONAL_NAME.match(stem) and not _RELEASE_MARKS.search(stem):
+            return PERSONAL
+    return None
+
+
+_RELEASE_MARKS = re.compile(
+    r"\b(?:\d{3,4}p|x26[45]|h\.?26[45]|hevc|bluray|blu-ray|web-?dl|webrip|hdtv|dvdrip|bdrip|"
+    r"remux|proper|repack|multi|extended|unrated|imax)\b",
+    re.IGNORECASE,
+)
+
+
+def _has_episode_marks(stem: str) -> bool:
+    return bool(re.search(r"\bS\d{1,4}E\d{1,4}\b|\b\d{1,2}x\d{2,3}\b", stem, re.IGNORECASE))
+
+
+# ------------------------------------------------------------------------------ class: folders
+
+# Folders that say nothing about a title: library roots, mount points, home folders, download
+# areas. A title is never taken from them, nor from any folder above them.
+_GENERIC_FOLDERS = frozenset(
+    {
+        "", "home", "users", "root", "mnt", "media", "srv", "data", "volumes", "run", "net",
+        "storage", "emulated", "sdcard", "nas", "share", "shares", "public", "library",
+        "libraries", "video", "videos", "movies", "movie", "films", "film", "tv", "tv shows",
+        "tvshows", "tv series", "series", "shows", "show", "anime", "animes", "cartoons",
+        "kids", "downloads", "download", "torrents", "torrent", "complete", "completed",
+        "incoming", "new", "done", "plex", "jellyfin", "emby", "kodi", "mythtv", "recordings",
+        "tmp", "temp", "desktop", "documents", "unsorted", "misc", "other", "watch",
+        "to watch", "seed", "seeding", "usenet", "sabnzbd", "nzbget", "transmission",
+        "qbittorrent", "deluge", "disk1", "disk2", "hdd", "external", "backup", "multimedia",
+        "mediathek", "filme", "serien", "películas", "peliculas", "séries",
+    }
+)  # fmt: skip
+_SEASON_FOLDER = re.compile(
+    r"^(?:season|series|saison|staffel|temporada|seizoen|stagione|sæson|säsong|sesong|sezon|"
+    r"kausi|s)[ ._-]*(\d{1,4})$|^(specials?|season[ ._-]*0+)$",
+    re.IGNORECASE,
+)
+# `03 - Title`, `Episode 05`, `E05`, `05`, `Ep. 5 - Title`: a name that is an episode of the
+# folder's show, with no show title of its own.
+_BARE_EPISODE = re.compile(
+    r"^(?:(?:e|ep|episode|episodio|épisode|folge|aflevering|afl|capitulo|capítulo|jakso)"
+    r"[ ._-]*)?(\d{1,4})(?:$|[ ._]*-?[ ._]*(?=[^\W\d]).*$)",
+    re.IGNORECASE,
+)
+_BARE_SXE = re.compile(r"^s(\d{1,4})[ ._-]?e(\d{1,4})(?:[ ._-].*)?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Folders:
+    show: str | None
+    """The nearest folder that can name the show or the film."""
+    season: int | None
+    """From a season folder right above the file (`Season 2`, `Staffel 2`, `S02`, `Specials`)."""
+    extras: str | None
+    """Why the file is bonus material, from a folder (Trailers, Featurettes, Sample…)."""
+    extras_folder: str | None = None
+
+
+_EXTRA_FOLDERS: dict[str, str] = {
+    "sample": SAMPLE, "samples": SAMPLE, "trailer": TRAILER, "trailers": TRAILER,
+    "extra": EXTRA, "extras": EXTRA, "featurette": EXTRA, "featurettes": EXTRA,
+    "behind the scenes": EXTRA, "deleted scenes": EXTRA, "interviews": EXTRA, "bonus": EXTRA,
+    "bonus features": EXTRA, "special features": EXTRA, "shorts": EXTRA, "scenes": EXTRA,
+    "other": EXTRA,
+}  # fmt: skip
+
+
+def _folders(parts: list[str]) -> _Folders:
+    """What the two or three folders right above the file say (never those above them)."""
+    near = parts[-3:]
+    season: int | None = None
+    extras: str | None = None
+    extras_folder: str | None = None
+    show: str | None = None
+    for depth, folder in enumerate(reversed(near)):
+        key = " ".join(folder.casefold().split())
+        if key in _GENERIC_FOLDERS or _looks_like_anchor(folder):
+            break
+        if key in _EXTRA_FOLDERS and extras is None:
+            extras, extras_folder = _EXTRA_FOLDERS[key], folder
+            continue
+        match = _SEASON_FOLDER.match(folder.strip())
+        if match is not None:
+            if depth <= 1 and season is None:
+                season = int(match[1]) if match[1] else 0
+            continue
+        show = folder
+        break
+    return _Folders(show, season, extras, extras_folder)
+
+
+def _looks_like_anchor(folder: str) -> bool:
+    """A drive (`C:`), a user's home (`alice` under /home is dropped before we get here)."""
+    return bool(re.fullmatch(r"[A-Za-z]:\\?", folder))
+
+
+def split_parts(local: str) -> list[str]:
+    """The path's parts without its anchor; Windows paths (a Kodi on Windows) as Windows paths,
+    and the folders above a library (home, mount point) dropped."""
+    if re.match(r"^[A-Za-z]:[\\/]|^\\\\", local) or ("\\" in local and "/" not in local):
+        win = PureWindowsPath(local)
+        parts = list(win.parts[1:] if win.anchor else win.parts)
+    else:
+        posix = PurePosixPath(local)
+        parts = list(posix.parts[1:] if posix.anchor else posix.parts)
+        # /home/alice, /Users/alice, /media/alice/DISK, /run/media/alice/DISK, /mnt/DISK,
+        # /Volumes/DISK, /storage/emulated/0: the anchor of somebody's files, never a title.
+        lowered = [p.casefold() for p in parts]
+        for prefix, drop in (
+            (("run", "media"), 4), (("media",), 3), (("home",), 2), (("users",), 2),
+            (("mnt",), 2), (("volumes",), 2), (("storage", "emulated"), 3),
+        ):  # fmt: skip
+            if tuple(lowered[: len(prefix)]) == prefix and len(parts) > drop:
+                if prefix == ("media",) and len(parts) > 3 and lowered[1] in _GENERIC_FOLDERS:
+                    break  # `/media/TV/Show/...` is a library, not a user's mount
+                parts = parts[:1] + parts[drop:] if prefix != ("media",) else parts[drop - 1 :]
+                break
+    return [p for p in parts if p not in ("", ".", "..")]
+
+
+# ------------------------------------------------------------------------------------ parsing
+
+_ORDINAL_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "ten": 10, "i": 1, "ii": 2, "iii": 3, "iv": 4, "v": 5, "vi": 6,
+}  # fmt: skip
+# Mini-series: `Show.Part.1` / `Show Part Two` without a year is an episode of season 1.
+_MINISERIES = re.compile(r"^(?P<title>.+?)[ ._-]+Part[ ._-]?(?P<n>\d{1,2}|[a-z]+)$", re.I)
+_EPISODE_ONLY = re.compile(
+    r"[ ._-](?:afl(?:evering)?|folge|capitulo|capítulo|cap|episode|episodio|ep)\.?"
+    r"[ ._-]*(\d{1,4})\b",
+    re.IGNORECASE,
+)
+# Scene's compact numbering of a multi-episode file: `Show.506.507.HDTV` (S05E06-E07).
+_COMPACT_MULTI = re.compile(r"(?<=[ ._])(\d)(\d{2})(?:[ ._-]+\1(\d{2}))+(?=[ ._-]|$)")
+_SEASON_WORD = re.compile(
+    r"\b(?:season|saison|staffel|temporada|seizoen|stagione|s)[ ._-]*(\d{1,2})\b", re.IGNORECASE
+)
+_MARKER_IN_TITLE = re.compile(
+    r"\b(?:staffel|temporada|seizoen|saison|stagione|afl|aflevering|folge|capitulo|capítulo)\b",
+    re.IGNORECASE,
+)
+_ANIME_SEASON = re.compile(
+    r"^(?P<title>.+?)\s+(?:(?P<ord>\d{1,2})(?:st|nd|rd|th)\s+Season|Season\s+(?P<n>\d{1,2})|"
+    r"S(?P<s>\d{1,2}))$",
+    re.IGNORECASE,
+)
+_YMD = re.compile(r"(?<!\d)((?:19|20)\d{2})[-._ ](0[1-9]|1[0-2])[-._ ](0[1-9]|[12]\d|3[01])(?!\d)")
+_DMY = re.compile(r"(?<!\d)(0[1-9]|[12]\d|3[01])[-._ ](0[1-9]|1[0-2])[-._ ]((?:19|20)\d{2})(?!\d)")
+_YYMMDD = re.compile(r"(?<=[ ._-])(\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=[ ._-]|$)")
+_GENERIC_TITLES = frozenset(
+    {"movie", "video", "film", "episode", "file", "sample", "trailer", "extra", "title", "mkv",
+     "mp4", "avi", "vts", "index"}
+)  # fmt: skip
+
+
+def _ptt(name: str) -> dict[str, Any]:
+    from PTT import parse_title
+
+    # CJK fansubs write 【Title】 for [Title]: the same brackets to the parser.
+    name = name.replace("【", "[").replace("】", "]")
+    try:
+        return dict(parse_title(name))
+    except Exception as err:  # a third-party parser's bug must not cost the other answers
+        log.debug("PTT failed on %r: %s", name, err)
+        return {}
+
+
+def _guessit(name: str) -> dict[str, Any]:
+    from guessit import guessit
+    from guessit.api import GuessitException
+
+    try:
+        return dict(guessit(name))
+    except GuessitException as err:
+        log.debug("guessit failed on %r: %s", name, err)
+        return {}
+
+
+def _ints(value: object) -> list[int]:
+    items = value if isinstance(value, list) else [value]
+    return [v for v in items if isinstance(v, int) and not isinstance(v, bool) and v >= 0]
+
+
+def _clean_title(title: object) -> str | None:
+    if not isinstance(title, str):
+        return None
+    title = " ".join(title.replace("_", " ").split()).strip(" -–·")
+    if not title or title.casefold() in _GENERIC_TITLES or not any(c.isalnum() for c in title):
+        return None
+    return title
+
+
+def _valid_date(y: int, m: int, d: int) -> str | None:
+    try:
+        return dt.date(y, m, d).isoformat()
+    except ValueError:
+        return None
+
+
+def _date_in(stem: str) -> str | None:
+    """A daily show's air date: `2024.03.05`, `2024-03-05`, `05.03.2024`, or scene's `240305`."""
+    for regex, order in ((_YMD, "ymd"), (_DMY, "dmy")):
+        m = regex.search(stem)
+        if m is not None:
+            a, b, c = (int(x) for x in m.groups())
+            return _valid_date(a, b, c) if order == "ymd" else _valid_date(c, b, a)
+    m = _YYMMDD.search(stem)
+    if m is not None:
+        yy, mm, dd = (int(x) for x in m.groups())
+        this_year = dt.date.today().year % 100
+        return _valid_date((2000 if yy <= this_year + 1 else 1900) + yy, mm, dd)
+    return None
+
+
+def _title_before(stem: str, token: str) -> str | None:
+    idx = stem.find(token)
+    if idx <= 0:
+        return None
+    return _clean_title(re.sub(r"[._]", " ", stem[:idx]))
+
+
+def parse(path: str, *, check_extension: bool) -> Guess:
+    """Read a film or an episode out of a path (no I/O, no network)."""
+    shown, local = split_url(path)
+    if local is None:
+        return Guess(shown, reason=NOT_A_VIDEO)
+    parts = split_parts(local)
+    if not parts:
+        return Guess(shown, reason=NO_TITLE)
+    name = parts[-1]
+    folders = parts[:-1]
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not re.fullmatch(r"[A-Za-z0-9]{1,5}", ext):
+        stem, ext = name, ""
+    ext = ext.casefold()
+    if (
+        check_extension
+        and ext
+        and ext not in VIDEO_EXTENSIONS
+        and re.fullmatch(r"[a-z][a-z0-9]{1,4}", ext)
+    ):
+        return Guess(shown, reason=NOT_A_VIDEO)
+    # A disc's entry point is named by the disc's folder: `Movie (1999)/VIDEO_TS/VIDEO_TS.IFO`.
+    if folders and (folders[-1].casefold(), stem.casefold()) in {
+        ("video_ts", "video_ts"),
+        ("bdmv", "index"),
+        ("bdmv", "movieobject"),
+    }:
+        if len(folders) >= 2:
+            return _parse_name(shown, folders[-2], folders[:-2], local)
+        return Guess(shown, reason=NO_TITLE)
+    reason = not_media(folders, stem, ext) if ext or check_extension else None
+    if reason is not None:
+        return Guess(shown, reason=reason)
+    return _parse_name(shown, name, folders, local)
+
+
+_EXTRA_SUFFIX = re.compile(
+    r"-(?:(?P<trailer>trailer)|(?P<sample>sample)|"
+    r"behindthescenes|deleted|featurette|interview|scene|short|other|extra)$",
+    re.IGNORECASE,
+)
+_GUESSIT_OTHER = {"Trailer": TRAILER, "Sample": SAMPLE, "Extras": EXTRA}
+
+
+def _parse_name(shown: str, name: str, folders: list[str], local: str) -> Guess:
+    stem = name.rsplit(".", 1)[0] if re.search(r"\.[A-Za-z0-9]{1,5}$", name) else name
+    found = _guessit(name)
+    ptt = _ptt(name)
+    near = _folders(folders)
+
+    title = _clean_title(ptt.get("title")) or _clean_title(found.get("title"))
+    year = _year(ptt.get("year")) or _year(found.get("year"))
+    seasons = _ints(ptt.get("seasons"))
+    episodes = _ints(ptt.get("episodes"))
+    g_type = found.get("type")
+    g_seasons = _ints(found.get("season"))
+    g_episodes = _ints(found.get("episode"))
+    date: str | None = None
+
+    # Class: extras, samples, trailers (guessit's tags, Plex's `-trailer` suffixes, folders).
+    extra = _extra_reason(stem, found, title, near)
+
+    # Class: season folders with bare episode names (`03 - Title`, `Episode 05`, `S02E05`).
+    bare = None if _has_episode_marks(stem) else _BARE_EPISODE.match(stem)
+    bare_sxe = _BARE_SXE.match(stem)
+    from_folder = False
+    if (bare or bare_sxe) and near.show is not None and (near.season is not None or bare_sxe):
+        show = _folder_title(near.show)
+        if show is not None:
+            title, year = show
+            from_folder = True
+            if bare_sxe:
+                seasons, episodes = [int(bare_sxe[1])], [int(bare_sxe[2])]
+            else:
+                assert bare is not None
+                seasons, episodes = [], [int(bare[1])]
+
+    # Class: daily shows (dates of our own reading: PTT and guessit miss `YYMMDD`).
+    if not from_folder and not episodes:
+        date = _date_in(stem)
+        if date is not None:
+            token = _date_token(stem)
+            title = (_title_before(stem, token) if token else None) or title
+            year = None
+            seasons = []
+
+    if not from_folder and date is None:
+        # Class: multi-episode ranges and markers PTT misses (`1x02-1x03`, `.506.507.`,
+        # `Staffel 2 Folge 3`, `S05 afl. 3`): guessit's numbers, when they extend PTT's.
+        compact = _COMPACT_MULTI.search(stem) if not episodes else None
+        if compact is not None:
+            first = int(compact[2])
+            last = int(compact.group(0)[-2:])
+            if first < last <= first + 10:
+                seasons, episodes = [int(compact[1])], list(range(first, last + 1))
+                title = _title_before(stem, compact.group(0)) or title
+        # guessit's numbers are taken unless they are a number of the title (`Blade Runner
+        # 2049 (2017)` is no S2017E2049).
+        in_title = title is not None and any(
+            str(n) in (title or "").split() for n in [*g_episodes, *g_seasons]
+        )
+        extends = len(g_episodes) > len(episodes) > 0 and g_episodes[: len(episodes)] == episodes
+        if g_type == "episode" and g_episodes and (extends or not (in_title or episodes)):
+            episodes, seasons = g_episodes, g_seasons or seasons
+        if not episodes:
+            # Class: words for season and episode in other languages (`Staffel 2 Folge 3`,
+            # `S05 afl. 3`, `Temporada 2 Capitulo 5`): the title is what comes before them.
+            m = _EPISODE_ONLY.search(stem)
+            s = _SEASON_WORD.search(stem)
+            if m is not None and (seasons or s is not None or near.season is not None):
+                episodes = [int(m[1])]
+                if s is not None and s.start() < m.start():
+                    seasons = [int(s[1])]
+                    title = _title_before(stem, s.group(0)) or title
+                else:
+                    title = _title_before(stem, m.group(0)) or title
+        # Class: mini-series `Part.1`, `Part Two`, when nothing else makes it a film.
+        if not episodes and year is None and title is not None:
+            m = _MINISERIES.match(title)
+            if m is not None:
+                n = m["n"]
+                number = int(n) if n.isdigit() else _ORDINAL_WORDS.get(n.casefold())
+                if number is not None:
+                    title, seasons, episodes = m["title"], [1], [number]
+
+    if title is not None and episodes and seasons:
+        # `the.simpsons.309.hdtv`: the compact number is not part of the show's title.
+        words = title.split()
+        if len(words) > 1 and words[-1] == f"{seasons[0]}{episodes[0]:02}":
+            title = " ".join(words[:-1])
+    if title is not None and (episodes or seasons):
+        m = _MARKER_IN_TITLE.search(title)
+        if m is not None and m.start() > 0:
+            title = _clean_title(title[: m.start()]) or title
+
+    # Class: anime seasons written into the title (`2nd Season`, `Season 2`, `S2`).
+    if title is not None and episodes:
+        m = _ANIME_SEASON.match(title)
+        if m is not None and not seasons:
+            seasons = [int(m["ord"] or m["n"] or m["s"])]
+            title = m["title"]
+
+    # The show's folder lends its title (and year) only when the name has none.
+    if title is None and near.show is not None and (episodes or date):
+        show = _folder_title(near.show)
+        if show is not None:
+            title, year = show[0], year or show[1]
+    if title is None and not episodes and date is None and near.show is not None:
+        show = _folder_title(near.show)
+        if show is not None and not _SEASON_FOLDER.match(near.show):
+            title, year = show[0], year or show[1]
+    # A film's or a show's year from its folder (`Movies/Title (2010)/Title.mkv`).
+    if year is None and title is not None and near.show is not None and date is None:
+        show = _folder_title(near.show)
+        if show is not None and show[1] is not None and _same_title(show[0], title):
+            year = show[1]
+    if episodes and not seasons and near.season is not None and date is None:
+        seasons = [near.season]
+    if seasons and year is not None and seasons[0] == year:
+        year = None  # `Show.S2024E05`: the season is a year, not the show's first year
+    if title is not None and title.casefold() in _GENERIC_TITLES:
+        title = None
+
+    ids = ids_in(found, local)
+    if extra is not None:
+        if near.extras is not None and near.show is not None:
+            title, year = _folder_title(near.show) or (title, year)
+        return Guess(shown, title=title, year=year, reason=extra, ids=ids)
+    if not episodes and date is None:
+        if seasons and title is not None:
+            return Guess(shown, title=title, year=year, season=seasons[0],
+                         reason=NO_EPISODE_NUMBER, ids=ids)  # fmt: skip
+        if title is None:
+            return Guess(shown, reason=NO_TITLE, ids=ids)
+        return Guess(shown, MediaType.MOVIE, title, year, ids=ids)
+    if title is None:
+        return Guess(
+            shown,
+            season=seasons[0] if seasons else None,
+            episode=episodes[0] if episodes and seasons else None,
+            episodes=tuple(episodes) if seasons else (),
+            absolute=episodes[0] if episodes and not seasons else None,
+            date=date,
+            reason=NO_TITLE,
+            ids=ids,
+        )
+    if date is not None:
+        return Guess(shown, MediaType.EPISODE, title, year, date=date, ids=ids)
+    eps = tuple(sorted(set(episodes)))
+    if not seasons:
+        return Guess(shown, MediaType.EPISODE, title, year, absolute=eps[0], ids=ids)
+    return Guess(
+        shown,
+        MediaType.EPISODE,
+        title,
+        year,
+        season=seasons[0],
+        episode=eps[0],
+        episodes=eps,
+        ids=ids,
+    )
+
+
+def _date_token(stem: str) -> str | None:
+    for regex in (_YMD, _DMY, _YYMMDD):
+        m = regex.search(stem)
+        if m is not None:
+            return m.group(0)
+    return None
+
+
+def _year(value: object) -> int | None:
+    years = _ints(value)
+    return years[0] if years and 1870 <= years[0] <= 2200 else None
+
+
+def _folder_title(folder: str) -> tuple[str, int | None] | None:
+    ptt = _ptt(folder)
+    title = _clean_title(ptt.get("title"))
+    year = _year(ptt.get("year"))
+    if title is None or (title.isdigit() and year is None):  # `parts/1/file.mkv`: an index
+        return None
+    return title, year
+
+
+def _same_title(a: str, b: str) -> bool:
+    def key(text: str) -> str:
+        return "".join(c for c in text.casefold() if c.isalnum())
+
+    return key(a) == key(b)
+
+
+def _extra_reason(
+    stem: str, found: dict[str, Any], title: str | None, near: _Folders
+) -> str | None:
+    title_key = _key(title)
+    others = found.get("other")
+    for other in others if isinstance(others, list) else [others]:
+        reason = _GUESSIT_OTHER.get(other) if isinstance(other, str) else None
+        # The show "Extras" lives in a folder called Extras: that word is its title.
+        if reason is not None and title_key != _key(other):
+            return reason
+    match = _EXTRA_SUFFIX.search(stem)
+    if match is not None:
+        return TRAILER if match["trailer"] else SAMPLE if match["sample"] else EXTRA
+    if stem.casefold() in ("sample", "trailer"):
+        return stem.casefold()
+    if near.extras is not None and title_key != _key(near.extras_folder):
+        return near.extras
+    return None
+
+
+def _key(text: object) -> str:
+    if not isinstance(text, str):
+        return ""
+    return "".join(c for c in text.casefold() if c.isalnum())
