@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fake_trakt import FakeTrakt
+from tests.fake_trakt import Episode, FakeTrakt
 from trakt_scrobbled.events import Ids, MediaInfo, MediaType, TraktItem
 from trakt_scrobbled.identify import (
     Guess,
@@ -258,7 +258,7 @@ async def test_movie_found_by_search_with_year(fake: FakeTrakt, identifier: Iden
 
     assert found.item == TraktItem(MediaType.MOVIE, matrix.ids, title="The Matrix", year=1999)
     assert found.reason is None and not found.retry_later
-    assert searches(fake) == [("/search/movie", {"query": "The Matrix", "years": "1999"})]
+    assert searches(fake) == [("/search/movie", {"query": "The Matrix", "years": "1998-2000"})]
     out = found.to_json()
     assert (out["type"], out["title"], out["year"]) == ("movie", "The Matrix", 1999)
     assert out["ids"] == matrix.ids.to_json()
@@ -266,7 +266,7 @@ async def test_movie_found_by_search_with_year(fake: FakeTrakt, identifier: Iden
 
 async def test_show_and_episode_numbers(fake: FakeTrakt, identifier: Identifier) -> None:
     fake.add_show("Breaking Bad Movie Special", 2020)
-    show = fake.add_show("Breaking Bad", 2008, tvdb=81189)
+    show = fake.add_show("Breaking Bad", 2008, tvdb=81189, episodes=[Episode(5, 14)])
 
     found = await identifier.identify(MediaInfo(path="/tv/Breaking.Bad.S05E14.720p.HDTV.mkv"))
 
@@ -283,7 +283,7 @@ async def test_show_and_episode_numbers(fake: FakeTrakt, identifier: Identifier)
 async def test_multi_episode_file_scrobbles_its_first_episode(
     fake: FakeTrakt, identifier: Identifier
 ) -> None:
-    show = fake.add_show("Show Name", 2010)
+    show = fake.add_show("Show Name", 2010, episodes=[Episode(1, 2), Episode(1, 3)])
     found = await identifier.identify(MediaInfo(path="Show.Name.S01E02E03.720p.mkv"))
     assert found.item is not None
     assert (found.item.show_ids, found.item.season, found.item.number) == (show.ids, 1, 2)
@@ -306,7 +306,7 @@ async def test_anime_absolute_number(fake: FakeTrakt, identifier: Identifier) ->
 async def test_player_metadata_without_ids_is_searched(
     fake: FakeTrakt, identifier: Identifier
 ) -> None:
-    show = fake.add_show("Breaking Bad", 2008)
+    show = fake.add_show("Breaking Bad", 2008, episodes=[Episode(5, 14)])
     plex = MediaInfo(
         title="Ozymandias",  # the episode's title: never searched
         year=2013,  # the episode's air year: not the show's
@@ -402,7 +402,8 @@ async def test_override_wins_over_player_ids_and_search(
 async def test_cache_hit_makes_no_second_request(
     fake: FakeTrakt, client: TraktClient, db: Path, clock: ManualClock
 ) -> None:
-    show = fake.add_show("Show Name", 2010)
+    eps = [Episode(1, 1), Episode(1, 2), Episode(2, 1)]
+    show = fake.add_show("Show Name", 2010, episodes=eps)
     conn = open_db(db)
     try:
         first = Identifier(client, conn, clock)
@@ -423,6 +424,16 @@ async def test_cache_hit_makes_no_second_request(
         (show.ids, 2, 1),
     ]
     assert searches(fake) == [("/search/show", {"query": "Show Name"})]
+
+
+async def test_an_episode_trakt_does_not_have_is_not_invented(
+    fake: FakeTrakt, identifier: Identifier
+) -> None:
+    fake.add_show("Show Name", 2010, episodes=[Episode(1, 1)])
+    found = await identifier.identify(MediaInfo(path="Show.Name.S07E21.mkv"))
+    assert found.item is None
+    assert found.reason == "no S07E21 of Show Name on Trakt"
+    assert found.to_json()["type"] == "unknown"
 
 
 async def test_cached_miss_until_it_expires(
@@ -449,7 +460,7 @@ async def test_cached_miss_until_it_expires(
     assert len(searches(fake)) == asked + 1
 
 
-async def test_year_off_by_one_is_found_without_the_year_filter(
+async def test_year_off_by_one_is_found_within_the_year_range(
     fake: FakeTrakt, identifier: Identifier
 ) -> None:
     heat = fake.add_movie("Heat", 1995)
@@ -461,10 +472,8 @@ async def test_year_off_by_one_is_found_without_the_year_filter(
     assert off_by_one.item is not None and off_by_one.item.ids == heat.ids
     assert other_decade.item is None and other_decade.reason == "not found on Trakt"
     assert searches(fake) == [
-        ("/search/movie", {"query": "Heat", "years": "1994"}),
-        ("/search/movie", {"query": "Heat"}),
-        ("/search/movie", {"query": "Heat", "years": "1986"}),
-        ("/search/movie", {"query": "Heat"}),
+        ("/search/movie", {"query": "Heat", "years": "1993-1995"}),
+        ("/search/movie", {"query": "Heat", "years": "1985-1987"}),
     ]
 
 

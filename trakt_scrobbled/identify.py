@@ -17,7 +17,7 @@ import os
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
@@ -29,6 +29,7 @@ from trakt_scrobbled.events import Ids, MediaInfo, MediaType, TraktItem
 from trakt_scrobbled.trakt.client import TraktClient, TraktResponse
 from trakt_scrobbled.trakt.errors import (
     Forbidden,
+    NotFound,
     RateLimited,
     ServerError,
     TraktError,
@@ -239,6 +240,8 @@ class Identification:
     """What the path (or, lacking one, the title) says, with the movie's or show's ids if known."""
     reason: str | None = None
     retry_later: bool = False
+    rejected: tuple[str, ...] = ()
+    """Trakt's answers that were not taken, and why (`identify` shows them)."""
 
     def to_json(self) -> dict[str, Any]:
         """One line of `identify --json`: the guess, corrected by what Trakt said."""
@@ -248,6 +251,8 @@ class Identification:
             if self.reason is not None:
                 out["type"] = MediaType.UNKNOWN.value
                 out["reason"] = self.reason
+            if self.rejected:
+                out["rejected"] = list(self.rejected)
             return out
         out["type"] = item.media_type.value
         out["reason"] = None
@@ -355,10 +360,19 @@ class Identifier:
             reason = guess.reason if guess is not None and guess.reason else NO_TITLE
             return Identification(None, guess, reason)
         kind, title, year = query
+        rejected: list[str] = []
         if self._client is None:
-            return Identification(None, guess, OFFLINE)
+            hit, cached = self._cache_get(_search_key(kind, title, year))
+            if not hit or cached is None:
+                return Identification(None, guess, OFFLINE)
         try:
-            found = await self._search(self._client, kind, title, year)
+            found = await self._search(self._client, kind, title, year, rejected)
+            if found is not None and kind == "show":
+                answer = _episode_of(found.ids, found.title, media, guess)
+                missing = await self._missing_episode(self._client, answer.item)
+                if missing is not None:
+                    return Identification(None, answer.guess, missing)
+                return answer
         except (TransportError, ServerError, RateLimited) as err:
             log.debug("search for %r not done: %s", title, err)
             return Identification(None, guess, UNREACHABLE, retry_later=True)
@@ -368,25 +382,100 @@ class Identifier:
         except TraktError as err:
             return Identification(None, guess, f"Trakt search failed: {err}")
         if found is None:
-            return Identification(None, guess, NOT_FOUND)
-        if kind == "movie":
-            item = TraktItem(MediaType.MOVIE, found.ids, title=found.title, year=found.year)
-            return Identification(item, _with_ids(guess, found.ids))
-        return _episode_of(found.ids, found.title, media, guess)
+            return Identification(None, guess, NOT_FOUND, rejected=tuple(rejected))
+        item = TraktItem(MediaType.MOVIE, found.ids, title=found.title, year=found.year)
+        return Identification(item, _with_ids(guess, found.ids))
 
     async def _search(
-        self, client: TraktClient, kind: str, title: str, year: int | None
+        self,
+        client: TraktClient | None,
+        kind: str,
+        title: str,
+        year: int | None,
+        rejected: list[str],
     ) -> _Found | None:
-        key = f"{kind}|{_title_key(title)}|{year or ''}"
+        key = _search_key(kind, title, year)
         async with self._search_lock:
             hit, found = self._cache_get(key)
-            if hit:
+            if hit or client is None:
                 return found
-            found = await _search_trakt(client, kind, title, year)
+            found = await _search_trakt(client, kind, title, year, rejected, self._aliases)
             self._cache_put(key, found)
         if found is None:
             log.info("no %s called %r (%s) on Trakt", kind, title, year or "any year")
         return found
+
+    async def _aliases(self, client: TraktClient, kind: str, found: _Found) -> list[str]:
+        """Trakt's other titles for a movie or show (`/movies/:id/aliases`), cached."""
+        ident = found.ids.trakt or found.ids.slug
+        if ident is None:
+            return []
+        key = f"aliases|{kind}|{ident}"
+        raw = self._cache_raw(key)
+        if raw is not None:
+            try:
+                cached = json.loads(raw)
+            except ValueError:
+                cached = None
+            if isinstance(cached, list):
+                return [t for t in cached if isinstance(t, str)]
+        try:
+            resp = await client.get(f"/{kind}s/{ident}/aliases")
+            entries = resp.data if isinstance(resp.data, list) else []
+        except NotFound:
+            entries = []
+        titles = [
+            e["title"] for e in entries if isinstance(e, dict) and isinstance(e.get("title"), str)
+        ]
+        self._cache_put_raw(key, json.dumps(titles), self._cache_ttl)
+        return titles
+
+    async def _missing_episode(
+        self, client: TraktClient | None, item: TraktItem | None
+    ) -> str | None:
+        """Why Trakt has no such episode of the show, or None when it has (or cannot say)."""
+        if item is None or item.number is None or item.season is None:
+            return None
+        ident = item.show_ids.trakt or item.show_ids.slug if item.show_ids else None
+        if ident is None:
+            return None
+        key = f"episode|{ident}|{item.season}|{item.number}"
+        raw = self._cache_raw(key)
+        if raw is None:
+            if client is None:
+                return None
+            path = f"/shows/{ident}/seasons/{item.season}/episodes/{item.number}"
+            try:
+                await client.get(path)
+                raw = "1"
+            except NotFound:
+                raw = "0"
+            self._cache_put_raw(key, raw, self._cache_ttl if raw == "1" else self._miss_ttl)
+        if raw == "1":
+            return None
+        return f"no S{item.season:02}E{item.number:02} of {item.show_title or 'this show'} on Trakt"
+
+    def _cache_raw(self, key: str) -> str | None:
+        try:
+            row = self._conn.execute(
+                "SELECT value, expires_at FROM identify_cache WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None or row[0] is None or float(row[1]) <= self._clock.time():
+            return None
+        return str(row[0])
+
+    def _cache_put_raw(self, key: str, value: str, ttl: float) -> None:
+        try:
+            self._conn.execute(
+                "INSERT INTO identify_cache (key, value, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "expires_at = excluded.expires_at",
+                (key, value, self._clock.time() + ttl),
+            )
+        except sqlite3.Error as err:
+            log.warning("identification cache not written: %s", err)
 
     def _cache_get(self, key: str) -> tuple[bool, _Found | None]:
         try:
@@ -558,24 +647,54 @@ def _with_ids(guess: Guess | None, ids: Ids) -> Guess | None:
     return replace(guess, ids=ids)
 
 
-async def _search_trakt(
-    client: TraktClient, kind: str, title: str, year: int | None
-) -> _Found | None:
-    """`GET /search/{movie|show}` with the year; without it only if the year found nothing.
+def _search_key(kind: str, title: str, year: int | None) -> str:
+    return f"{kind}|{_title_key(title)}|{year or ''}"
 
-    Without the year filter only an exact title within a year of ours is accepted: a remake
-    or a namesake from another decade is worse than no match.
+
+AliasLookup = Callable[[TraktClient, str, _Found], Awaitable[list[str]]]
+
+_ALIAS_LOOKUPS = 5
+"""How many of Trakt's answers (best score first) have their aliases read."""
+
+
+async def _search_trakt(
+    client: TraktClient,
+    kind: str,
+    title: str,
+    year: int | None,
+    rejected: list[str],
+    aliases: AliasLookup,
+) -> _Found | None:
+    """`GET /search/{movie|show}`, and an answer only when it is what we searched for.
+
+    Trakt's top score for a few words is not an identification: an answer is taken when its
+    title, or one of its aliases, is ours (compared without case, accents or punctuation), and
+    its year within one of ours when we have one. Everything else lands in `rejected`.
     """
     query = " ".join(_SEARCH_SPECIALS.sub(" ", title).split()) or title
     params: dict[str, str | int] = {"query": query}
     if year is not None:
-        params["years"] = year
+        params["years"] = f"{year - 1}-{year + 1}"
     results = _results(await client.get(f"/search/{kind}", params), kind)
-    best = _best(results, title, year, strict=False)
-    if best is None and year is not None and not results:
-        results = _results(await client.get(f"/search/{kind}", {"query": query}), kind)
-        best = _best(results, title, year, strict=True)
-    return best
+    best = _best(results, title, year)
+    if best is not None:
+        return best
+    want = _title_key(title)
+    looked = 0
+    for found in sorted(results, key=lambda f: -f.score):
+        if not _year_ok(found.year, year):
+            rejected.append(f"{found.title} ({found.year}): year not within one of {year}")
+            continue
+        if looked < _ALIAS_LOOKUPS:
+            looked += 1
+            if any(_title_key(a) == want for a in await aliases(client, kind, found)):
+                return found
+        rejected.append(f"{found.title} ({found.year}): title is not {title!r} nor an alias")
+    return None
+
+
+def _year_ok(found: int | None, want: int | None) -> bool:
+    return want is None or (found is not None and abs(found - want) <= 1)
 
 
 def _results(resp: TraktResponse, kind: str) -> list[_Found]:
@@ -601,25 +720,18 @@ def _results(resp: TraktResponse, kind: str) -> list[_Found]:
     return out
 
 
-def _best(results: list[_Found], title: str, year: int | None, *, strict: bool) -> _Found | None:
-    """Exact title and year first, then exact title a year off (or any year when we have none),
-    then (unless `strict`) Trakt's top score."""
+def _best(results: list[_Found], title: str, year: int | None) -> _Found | None:
+    """The answer whose title is ours: the same year first, then a year off (or any year when
+    we have none); Trakt's score only breaks ties."""
     ranked = sorted(results, key=lambda f: -f.score)  # stable: Trakt's order breaks ties
     want = _title_key(title)
     exact = [f for f in ranked if f.title is not None and _title_key(f.title) == want]
     if year is None:
-        if exact:
-            return exact[0]
-    else:
-        for f in exact:
-            if f.year == year:
-                return f
-        for f in exact:
-            if f.year is not None and abs(f.year - year) <= 1:
-                return f
-    if strict or not ranked:
-        return None
-    return ranked[0]
+        return exact[0] if exact else None
+    for f in exact:
+        if f.year == year:
+            return f
+    return next((f for f in exact if _year_ok(f.year, year)), None)
 
 
 def _title_key(title: str) -> str:

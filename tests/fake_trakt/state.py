@@ -26,6 +26,7 @@ from .catalogue import (
     Item,
     Movie,
     SearchType,
+    Show,
     ShowEpisode,
     episode_json,
     hit_json,
@@ -673,6 +674,17 @@ class TraktState:
         except ValueError as err:
             return _error(404 if "id type" in str(err) else 400, "bad_request", str(err))
         return paginate(hits, query, hit_json)
+
+    def aliases(self, kind: str, item_id: str) -> Reply:
+        """`GET /movies/:id/aliases`, `GET /shows/:id/aliases`: 404 for an unknown id."""
+        found: Movie | Show | None = (
+            self.catalogue.find_movie_by_path_id(item_id)
+            if kind == "movies"
+            else self.catalogue.find_show_by_path_id(item_id)
+        )
+        if found is None:
+            return Reply(404)
+        return Reply(200, [{"title": t, "country": c} for t, c in found.aliases])
 
     def episode_summary(self, show_id: str, season: str, number: str) -> Reply:
         show = self.catalogue.find_show_by_path_id(show_id)
