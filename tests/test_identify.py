@@ -559,9 +559,14 @@ async def test_offline_identifies_only_from_ids(
     assert with_ids.item == TraktItem(MediaType.MOVIE, Ids(imdb="tt0133093"))
 
 
-async def test_identify_paths_offline_and_online(fake: FakeTrakt, identifier: Identifier) -> None:
+async def test_identify_paths_offline_and_online(
+    fake: FakeTrakt, identifier: Identifier, tmp_path: Path
+) -> None:
     movie = fake.add_movie("The Matrix", 1999)
-    paths = ["/movies/The.Matrix.1999.mkv", "/movies/sample.mkv"]
+    (tmp_path / "movies").mkdir()
+    paths = [str(tmp_path / "movies" / n) for n in ("The.Matrix.1999.mkv", "sample.mkv")]
+    for p in paths:
+        Path(p).touch()
 
     offline = await identify_paths(paths, None)
     online = await identify_paths(paths, identifier)
@@ -570,7 +575,7 @@ async def test_identify_paths_offline_and_online(fake: FakeTrakt, identifier: Id
     assert offline[0]["ids"] is None
     assert online[0] == {
         **NULLS,
-        "path": "/movies/The.Matrix.1999.mkv",
+        "path": paths[0],
         "type": "movie",
         "title": "The Matrix",
         "year": 1999,
@@ -578,6 +583,16 @@ async def test_identify_paths_offline_and_online(fake: FakeTrakt, identifier: Id
     }
     assert online[1]["reason"] == "sample"
     json.dumps(online)
+
+
+async def test_identify_paths_says_directories_and_missing_files(
+    identifier: Identifier, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "The.Matrix.1999.mkv")
+    online = await identify_paths([str(tmp_path), missing], identifier)
+    offline = await identify_paths([str(tmp_path), missing], None, offline=True)
+    assert [o["reason"] for o in online] == ["a directory, not a file", "no such file"]
+    assert [o["type"] for o in offline] == ["unknown", "movie"]  # names need not exist offline
 
 
 def test_identification_without_item_says_why() -> None:

@@ -228,6 +228,11 @@ class Override:
             raise ValueError("an override needs ids")
 
     def matches(self, path: str) -> bool:
+        # Players give absolute paths; `identify` may be given a relative one.
+        if "://" not in path and not os.path.isabs(path) and not re.match(r"^[A-Za-z]:\\", path):
+            return fnmatchcase(path, self.pattern) or fnmatchcase(
+                os.path.abspath(path), self.pattern
+            )
         return fnmatchcase(path, self.pattern)
 
 
@@ -526,28 +531,48 @@ class Identifier:
             log.warning("identification cache not written: %s", err)
 
 
+NOT_A_FILE = "a directory, not a file"
+NO_SUCH_FILE = "no such file"
+
+
 async def identify_paths(
-    paths: Iterable[str], identifier: Identifier | None
+    paths: Iterable[str], identifier: Identifier | None, *, offline: bool = False
 ) -> list[dict[str, Any]]:
     """`identify PATH...`: one `--json` object per path; `identifier` None parses names only.
 
-    Relative paths are made absolute (without touching the file system) so that their folders
-    count and overrides see the path they would see from a player.
+    Paths are parsed as given: the working directory's folders never lend a name (overrides
+    still see the absolute path). A directory is said as such; a missing file too, unless
+    `offline` (names only: the paths need not exist). `offline` answers what the name says,
+    or what the cache and overrides say, as the daemon would.
     """
     out: list[dict[str, Any]] = []
-    for raw in paths:
-        path = _absolute(raw)
+    for path in paths:
+        problem = await asyncio.to_thread(
+            _file_problem, path, must_exist=not offline and identifier is not None
+        )
+        if problem is not None:
+            out.append(Guess(path, reason=problem).to_json())
+            continue
         if identifier is None:
             guess = await asyncio.to_thread(parse_path, path)
             out.append(guess.to_json())
+            continue
+        found = await identifier.identify(MediaInfo(path=path))
+        if found.item is None and found.reason == OFFLINE and found.guess is not None:
+            out.append(found.guess.to_json())  # offline: what the name says
         else:
-            out.append((await identifier.identify(MediaInfo(path=path))).to_json())
+            out.append(found.to_json())
     return out
 
 
-def _absolute(path: str) -> str:
-    """No file-system access beyond the working directory's name: the file need not exist."""
-    return path if "://" in path else os.path.abspath(path)
+def _file_problem(path: str, *, must_exist: bool) -> str | None:
+    if "://" in path:
+        return None
+    if os.path.isdir(path):
+        return NOT_A_FILE
+    if must_exist and not os.path.exists(path):
+        return NO_SUCH_FILE
+    return None
 
 
 def _from_override(override: Override, media: MediaInfo, guess: Guess | None) -> Identification:
