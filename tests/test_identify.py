@@ -20,6 +20,7 @@ from trakt_scrobbled.identify import (
     Identifier,
     Override,
     identify_paths,
+    parse_any,
     parse_path,
 )
 from trakt_scrobbled.store import open_db
@@ -244,7 +245,12 @@ def searches(fake: FakeTrakt) -> list[tuple[str, dict[str, str]]]:
 
 
 def cache_rows(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
-    return list(conn.execute("SELECT key, value FROM identify_cache ORDER BY key"))
+    """The search answers cached (readings of names are cached too, under `parse|`)."""
+    return list(
+        conn.execute(
+            "SELECT key, value FROM identify_cache WHERE key NOT LIKE 'parse|%' ORDER BY key"
+        )
+    )
 
 
 async def test_movie_found_by_search_with_year(fake: FakeTrakt, identifier: Identifier) -> None:
@@ -426,6 +432,33 @@ async def test_cache_hit_makes_no_second_request(
     assert searches(fake) == [("/search/show", {"query": "Show Name"})]
 
 
+class CountingParser:
+    """The real parsing, counted: a file seen before must cost no parse."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def parse(self, path: str, *, check_extension: bool) -> Guess:
+        self.calls += 1
+        return parse_any(path, check_extension=check_extension)
+
+
+async def test_a_file_seen_before_costs_no_parse(
+    fake: FakeTrakt, client: TraktClient, db: Path, clock: ManualClock
+) -> None:
+    fake.add_movie("The Matrix", 1999)
+    parser = CountingParser()
+    media = MediaInfo(path="/movies/The.Matrix.1999.mkv", duration=LONG)
+    conn = open_db(db)
+    try:
+        first = await Identifier(client, conn, clock, parser=parser).identify(media)
+        again = await Identifier(client, conn, clock, parser=parser).identify(media)
+    finally:
+        conn.close()
+    assert first.item is not None and again.item == first.item
+    assert parser.calls == 1
+
+
 async def test_an_episode_trakt_does_not_have_is_not_invented(
     fake: FakeTrakt, identifier: Identifier
 ) -> None:
@@ -559,14 +592,18 @@ async def test_offline_identifies_only_from_ids(
     assert with_ids.item == TraktItem(MediaType.MOVIE, Ids(imdb="tt0133093"))
 
 
+def _files(folder: Path, *names: str) -> list[str]:
+    folder.mkdir()
+    for name in names:
+        (folder / name).touch()
+    return [str(folder / name) for name in names]
+
+
 async def test_identify_paths_offline_and_online(
     fake: FakeTrakt, identifier: Identifier, tmp_path: Path
 ) -> None:
     movie = fake.add_movie("The Matrix", 1999)
-    (tmp_path / "movies").mkdir()
-    paths = [str(tmp_path / "movies" / n) for n in ("The.Matrix.1999.mkv", "sample.mkv")]
-    for p in paths:
-        Path(p).touch()
+    paths = _files(tmp_path / "movies", "The.Matrix.1999.mkv", "sample.mkv")
 
     offline = await identify_paths(paths, None)
     online = await identify_paths(paths, identifier)

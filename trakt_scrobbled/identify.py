@@ -11,6 +11,7 @@ answer says `retry_later` and nothing is cached: an outage never costs a watch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -63,6 +64,9 @@ NOT_FOUND = "not found on Trakt"
 UNREACHABLE = "Trakt unreachable"
 DAILY_UNSUPPORTED = "daily shows not supported yet"
 OFFLINE = "offline: not searched on Trakt"
+
+RULES_VERSION = 2
+"""Bumped when recognition changes what a name means: cached readings of names are redone."""
 
 EXCLUDED_REASONS = frozenset({SAMPLE, TRAILER, EXTRA})
 """Never scrobbled, whatever ids or overrides say."""
@@ -357,7 +361,16 @@ class Identifier:
         source = media.path or (media.title if media.media_type is MediaType.UNKNOWN else None)
         if not source:
             return None
-        return await self._parser.parse(source, check_extension=bool(media.path))
+        # A file seen before costs no parse (and no parsing process): its reading is cached
+        # under the rules' version, so better rules read it again.
+        key = f"parse|{RULES_VERSION}|{int(bool(media.path))}|{source}"
+        raw = self._cache_raw(key)
+        if raw is not None:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                return Guess.from_json(json.loads(raw))
+        guess = await self._parser.parse(source, check_extension=bool(media.path))
+        self._cache_put_raw(key, json.dumps(guess.to_json()), self._cache_ttl)
+        return guess
 
     async def _from_search(self, media: MediaInfo, guess: Guess | None) -> Identification:
         query = _query_of(media, guess)

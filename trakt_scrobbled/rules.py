@@ -271,6 +271,7 @@ _ORDINAL_WORDS = {
 }  # fmt: skip
 # Mini-series: `Show.Part.1` / `Show Part Two` without a year is an episode of season 1.
 _MINISERIES = re.compile(r"^(?P<title>.+?)[ ._-]+Part[ ._-]?(?P<n>\d{1,2}|[a-z]+)$", re.I)
+_PART_OF = re.compile(r"[ ._-]Part[ ._-]?(\d{1,2})[ ._-]?of[ ._-]?\d{1,2}(?![0-9])", re.I)
 _EPISODE_ONLY = re.compile(
     r"[ ._-](?:afl(?:evering)?|folge|capitulo|capítulo|cap|episode|episodio|ep)\.?"
     r"[ ._-]*(\d{1,4})\b",
@@ -292,6 +293,9 @@ _ANIME_SEASON = re.compile(
 )
 _YMD = re.compile(r"(?<!\d)((?:19|20)\d{2})[-._ ](0[1-9]|1[0-2])[-._ ](0[1-9]|[12]\d|3[01])(?!\d)")
 _DMY = re.compile(r"(?<!\d)(0[1-9]|[12]\d|3[01])[-._ ](0[1-9]|1[0-2])[-._ ]((?:19|20)\d{2})(?!\d)")
+_YYYYMMDD = re.compile(
+    r"(?<=[ ._-])((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=[ ._-]|$)"
+)
 _YYMMDD = re.compile(r"(?<=[ ._-])(\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=[ ._-]|$)")
 _GENERIC_TITLES = frozenset(
     {"movie", "video", "film", "episode", "file", "sample", "trailer", "extra", "title", "mkv",
@@ -345,7 +349,7 @@ def _valid_date(y: int, m: int, d: int) -> str | None:
 
 def _date_in(stem: str) -> str | None:
     """A daily show's air date: `2024.03.05`, `2024-03-05`, `05.03.2024`, or scene's `240305`."""
-    for regex, order in ((_YMD, "ymd"), (_DMY, "dmy")):
+    for regex, order in ((_YMD, "ymd"), (_DMY, "dmy"), (_YYYYMMDD, "ymd")):
         m = regex.search(stem)
         if m is not None:
             a, b, c = (int(x) for x in m.groups())
@@ -441,6 +445,10 @@ def _parse_name(shown: str, name: str, folders: list[str], local: str) -> Guess:
             else:
                 assert bare is not None
                 seasons, episodes = [], [int(bare[1])]
+    elif bare is not None and near.season is not None:
+        # `Season 1/Episode 05.mkv` with no show folder left: numbers, but no title.
+        title, year, seasons, episodes = None, None, [near.season], [int(bare[1])]
+        from_folder = True
 
     # Class: daily shows (dates of our own reading: PTT and guessit miss `YYMMDD`).
     if not from_folder and not episodes:
@@ -481,7 +489,12 @@ def _parse_name(shown: str, name: str, folders: list[str], local: str) -> Guess:
                     title = _title_before(stem, s.group(0)) or title
                 else:
                     title = _title_before(stem, m.group(0)) or title
-        # Class: mini-series `Part.1`, `Part Two`, when nothing else makes it a film.
+        # Class: mini-series `Part.1.of.6` (always an episode), `Part.1`, `Part Two` (when
+        # nothing else makes it a film).
+        part_of = _PART_OF.search(stem)
+        if part_of is not None:
+            seasons, episodes = [1], [int(part_of[1])]
+            title = _title_before(stem, part_of.group(0)) or title
         if not episodes and year is None and title is not None:
             m = _MINISERIES.match(title)
             if m is not None:
@@ -569,7 +582,7 @@ def _parse_name(shown: str, name: str, folders: list[str], local: str) -> Guess:
 
 
 def _date_token(stem: str) -> str | None:
-    for regex in (_YMD, _DMY, _YYMMDD):
+    for regex in (_YMD, _DMY, _YYYYMMDD, _YYMMDD):
         m = regex.search(stem)
         if m is not None:
             return m.group(0)
