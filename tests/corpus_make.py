@@ -129,6 +129,14 @@ def movies() -> list[Row]:
                         "movie", title, year))  # fmt: skip
         _s2, _p2, label = EDITIONS[(i + 1) % len(EDITIONS)]
         rows.append(row("edition", f"{title} ({year}) - {label}.mkv", "movie", title, year))
+    # `Title.AKA.Other.Title`: the first title is searched
+    for title, other, year in [("Leon", "The Professional", 1994), ("Rocknrolla", "Rock N Rolla",
+                               2008), ("Ghost in the Shell", "Kokaku Kidotai", 1995)]:  # fmt: skip
+        rows.append(row("movie", f"{dots(title)}.AKA.{dots(other)}.{year}.1080p.BluRay.x264-GRP"
+                        ".mkv", "movie", title, year))  # fmt: skip
+    # a number in the title that looks like a year to come
+    for title in ["Blade Runner 2049", "Bad Boys 2099", "Robot 2077"]:
+        rows.append(row("movie", f"{dots(title)}.mkv", "movie", title))
     # Windows paths of a Kodi on Windows
     for title, year in MOVIES[:8]:
         rows.append(row("windows", f"D:\\Movies\\{title} ({year})\\{title} ({year}).mkv",
@@ -228,7 +236,18 @@ def episodes() -> list[Row]:
             (3,)),
         row("foreign", "Engrenages.Saison.3.Episode.2.FRENCH.720p.mkv", "episode",
             "Engrenages", None, 3, (2,)),
+        # Spanish releases: `Cap.SEE`
+        row("foreign", "Aguila Roja - Temporada 3 [HDTV][Cap.307][Spanish].avi", "episode",
+            "Aguila Roja", None, 3, (7,)),
+        row("foreign", "Cuentame Como Paso [HDTV 720p][Cap.1812].mkv", "episode",
+            "Cuentame Como Paso", None, 18, (12,)),
+        row("foreign", "El Ministerio del Tiempo [HDTV][Cap.204].mkv", "episode",
+            "El Ministerio del Tiempo", None, 2, (4,)),
     ]  # fmt: skip
+    # mini-series `Part.N.of.M`
+    for show, n, m in [("The Blue Planet", 2, 8), ("Roots", 3, 4), ("Planet Earth", 5, 11)]:
+        rows.append(row("miniseries", f"{dots(show)}.Part.{n}.of.{m}.720p.HDTV.x264-GRP.mkv",
+                        "episode", show, None, 1, (n,)))  # fmt: skip
     return rows
 
 
@@ -252,6 +271,11 @@ def daily() -> list[Row]:
         if i % 2 == 1:
             rows.append(row("daily", f"{show} {d:02}.{m:02}.{y}.mp4", "episode", show, None,
                             date=iso))  # fmt: skip
+            rows.append(row("daily", f"{dots(show).lower()}.{y}{m:02}{d:02}.hdtv.x264-grp.mkv",
+                            "episode", show, None, date=iso))  # fmt: skip
+        if d > 12:  # month first, told apart because the day cannot be a month
+            rows.append(row("daily", f"{dots(show)}.{m:02}.{d:02}.{y}.HDTV.x264-GRP.mkv",
+                            "episode", show, None, date=iso))  # fmt: skip
     return rows
 
 
@@ -346,6 +370,11 @@ def anime() -> list[Row]:
     ]  # fmt: skip
     for name, title, n in cjk:
         rows.append(row("anime", name, "episode", title, absolute=n))
+    # fansubs that write the number right after the title, without " - "
+    for i, title in enumerate(ANIME[:6]):
+        n = 3 + i * 4
+        rows.append(row("anime", f"[{GROUPS[i]}] {title} {n:02} [720p].mkv", "episode", title,
+                        absolute=n))  # fmt: skip
     # `Show (2014) - 017`: the year is not a season
     rows.append(row("anime", "Arslan Senki (2015) - 017.mkv", "episode", "Arslan Senki", 2015,
                     absolute=17))  # fmt: skip

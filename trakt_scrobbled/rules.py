@@ -292,7 +292,10 @@ _ANIME_SEASON = re.compile(
     re.IGNORECASE,
 )
 _YMD = re.compile(r"(?<!\d)((?:19|20)\d{2})[-._ ](0[1-9]|1[0-2])[-._ ](0[1-9]|[12]\d|3[01])(?!\d)")
-_DMY = re.compile(r"(?<!\d)(0[1-9]|[12]\d|3[01])[-._ ](0[1-9]|1[0-2])[-._ ]((?:19|20)\d{2})(?!\d)")
+# Day first (Europe, and both parsers' default); month first when the day cannot be a month.
+_DMY = re.compile(
+    r"(?<!\d)(0[1-9]|[12]\d|3[01])[-._ ](0[1-9]|[12]\d|3[01])[-._ ]((?:19|20)\d{2})(?!\d)"
+)
 _YYYYMMDD = re.compile(
     r"(?<=[ ._-])((?:19|20)\d{2})(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])(?=[ ._-]|$)"
 )
@@ -334,6 +337,8 @@ def _ints(value: object) -> list[int]:
 def _clean_title(title: object) -> str | None:
     if not isinstance(title, str):
         return None
+    # `Title.AKA.Other.Title`: the first of the titles is the one searched.
+    title = re.split(r"[ ._]AKA[ ._]", title, maxsplit=1)[0]
     title = " ".join(title.replace("_", " ").split()).strip(" -–·")
     if not title or title.casefold() in _GENERIC_TITLES or not any(c.isalnum() for c in title):
         return None
@@ -353,7 +358,9 @@ def _date_in(stem: str) -> str | None:
         m = regex.search(stem)
         if m is not None:
             a, b, c = (int(x) for x in m.groups())
-            return _valid_date(a, b, c) if order == "ymd" else _valid_date(c, b, a)
+            if order == "ymd":
+                return _valid_date(a, b, c)
+            return _valid_date(c, b, a) or _valid_date(c, a, b)
     m = _YYMMDD.search(stem)
     if m is not None:
         yy, mm, dd = (int(x) for x in m.groups())
@@ -421,8 +428,12 @@ def _parse_name(shown: str, name: str, folders: list[str], local: str) -> Guess:
 
     title = _clean_title(ptt.get("title")) or _clean_title(found.get("title"))
     year = _year(ptt.get("year")) or _year(found.get("year"))
+    if year is not None and year > dt.date.today().year + 2 and title is not None:
+        # `Blade.Runner.2049.mkv`: a number of the title, not a year yet to come.
+        title, year = f"{title} {year}", None
     seasons = _ints(ptt.get("seasons"))
     episodes = _ints(ptt.get("episodes"))
+    fansub = re.match(r"^\s*[\[【]", name) is not None
     g_type = found.get("type")
     g_seasons = _ints(found.get("season"))
     g_episodes = _ints(found.get("episode"))
@@ -471,9 +482,15 @@ def _parse_name(shown: str, name: str, folders: list[str], local: str) -> Guess:
                 title = _title_before(stem, compact.group(0)) or title
         # guessit's numbers are taken unless they are a number of the title (`Blade Runner
         # 2049 (2017)` is no S2017E2049).
-        in_title = title is not None and any(
-            str(n) in (title or "").split() for n in [*g_episodes, *g_seasons]
+        words = (title or "").split()
+        # A 4-digit number in the title is no `SSEE` (`Blade Runner 2049`); 3 digits after
+        # a title are scene's short numbering (`the.simpsons.309.hdtv`).
+        in_title = any(str(n) in words for n in [*g_episodes, *g_seasons]) or any(
+            f"{sn}{en:02}" in words for sn in g_seasons for en in g_episodes if sn >= 10
         )
+        last = words[-1].lstrip("0") if words else ""
+        if fansub and not g_seasons and g_episodes and last == str(g_episodes[0]):
+            in_title = False  # `[Group] Title 05 [720p]`: the number after the title
         extends = len(g_episodes) > len(episodes) > 0 and g_episodes[: len(episodes)] == episodes
         if g_type == "episode" and g_episodes and (extends or not (in_title or episodes)):
             episodes, seasons = g_episodes, g_seasons or seasons
@@ -503,6 +520,15 @@ def _parse_name(shown: str, name: str, folders: list[str], local: str) -> Guess:
                 if number is not None:
                     title, seasons, episodes = m["title"], [1], [number]
 
+    # Class: Spanish releases number episodes `Cap.205` (season 2, episode 5).
+    cap = re.search(r"\bCap[ ._]?(\d{1,2})(\d{2})\b", stem, re.IGNORECASE)
+    if cap is not None and (not episodes or episodes == [int(cap[1] + cap[2])]):
+        seasons, episodes = [int(cap[1])], [int(cap[2])]
+    if title is not None and episodes and not seasons and fansub:
+        # `[Group] Title 05 [720p]`: a fansub's episode number written right after the title.
+        words = title.split()
+        if len(words) > 1 and re.fullmatch(rf"0*{episodes[0]}(?:v\d)?", words[-1]):
+            title = " ".join(words[:-1])
     if title is not None and episodes and seasons:
         # `the.simpsons.309.hdtv`: the compact number is not part of the show's title.
         words = title.split()
