@@ -488,8 +488,8 @@ def _parse_name(shown: str, name: str, folders: list[str], local: str) -> Guess:
         in_title = any(str(n) in words for n in [*g_episodes, *g_seasons]) or any(
             f"{sn}{en:02}" in words for sn in g_seasons for en in g_episodes if sn >= 10
         )
-        last = words[-1].lstrip("0") if words else ""
-        if fansub and not g_seasons and g_episodes and last == str(g_episodes[0]):
+        last_word = words[-1].lstrip("0") if words else ""
+        if fansub and not g_seasons and g_episodes and last_word == str(g_episodes[0]):
             in_title = False  # `[Group] Title 05 [720p]`: the number after the title
         extends = len(g_episodes) > len(episodes) > 0 and g_episodes[: len(episodes)] == episodes
         if g_type == "episode" and g_episodes and (extends or not (in_title or episodes)):
