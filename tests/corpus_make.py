@@ -137,6 +137,17 @@ def movies() -> list[Row]:
     # a number in the title that looks like a year to come
     for title in ["Blade Runner 2049", "Bad Boys 2099", "Robot 2077"]:
         rows.append(row("movie", f"{dots(title)}.mkv", "movie", title))
+    # obfuscated or shortened file names inside a release's folder: the folder names it
+    for i, (title, year) in enumerate(MOVIES[20:26]):
+        short = "".join(w[0] for w in title.split()).lower()
+        rows.append(row("release_folder", f"/downloads/complete/{dots(title)}.{year}."
+                        f"{SCENE_TAILS[i % len(SCENE_TAILS)]}/{short}-1080p.mkv", "movie", title,
+                        year))  # fmt: skip
+    for i, (show, _year) in enumerate(SHOWS[:6]):
+        s, e = 1 + i % 3, 2 + i
+        rows.append(row("release_folder", f"/downloads/{dots(show)}.S{s:02}E{e:02}.1080p.WEB."
+                        f"h264-GRP/{'abcdef0123456789'[i:i + 10]}.mkv", "episode", show, None, s,
+                        (e,)))  # fmt: skip
     # Windows paths of a Kodi on Windows
     for title, year in MOVIES[:8]:
         rows.append(row("windows", f"D:\\Movies\\{title} ({year})\\{title} ({year}).mkv",
@@ -457,6 +468,11 @@ def not_media() -> list[Row]:
         "/home/alice/Videos/Family/Christmas 2021.mp4",
         "/home/alice/Videos/Graduation 2022.mov",
         "/home/alice/Desktop/kids soccer 2023.mp4",
+        "/Users/alice/Movies/Birthday 2019.mov",  # macOS keeps a user's videos in ~/Movies
+        "/Users/bob/Movies/Trip to Lisbon 2022.mp4",
+        "C:\\Users\\bob\\Videos\\Graduation 2021.mp4",
+        "/home/alice/Videos/Screencasts/demo.webm",
+        "/home/alice/Videos/Screen Recordings/meeting notes.mp4",
     ]
     return [row("not_media", n, "unknown") for n in names]
 

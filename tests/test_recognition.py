@@ -28,7 +28,7 @@ def test_corpus_is_big_enough_and_covers_every_class() -> None:
     assert len(all_cases) >= 400
     assert {c.cls for c in all_cases} >= {
         "movie", "edition", "episode", "multi", "daily", "anime", "season_folder", "windows",
-        "miniseries", "foreign", "not_media", "extra",
+        "miniseries", "foreign", "not_media", "extra", "release_folder",
     }  # fmt: skip
 
 

@@ -96,11 +96,9 @@ _DATE_TIME = re.compile(
 )
 _CAMERA_FOLDERS = frozenset(
     {
-        "dcim", "camera", "camera roll", "camera uploads", "screen recordings",
-        "screenrecorder", "screenrecordings", "screencasts", "screenshots", "captures",
-        "whatsapp video", "whatsapp animated gifs", "telegram video", "signal", "zoom",
-        "private", "avchd", "100gopro", "100media", "100andro", "100apple", "recordings",
-        "obs", "movies/obs",
+        "dcim", "camera", "camera roll", "camera uploads", "screenshots", "whatsapp video",
+        "whatsapp animated gifs", "telegram video", "zoom", "avchd", "100gopro", "100media",
+        "100andro", "100apple",
     }
 )  # fmt: skip
 _PERSONAL_FOLDERS = frozenset(
@@ -116,7 +114,21 @@ _PHOTO_FOLDERS = frozenset({"pictures", "photos", "iphone", "android", "phone", 
 _PERSONAL_NAME = re.compile(r"^[^\W\d_][\w' ,&!-]{0,40}? (?:19|20)\d{2}$")
 
 
-def not_media(folders: list[str], stem: str, ext: str) -> str | None:
+_SCREEN_FOLDERS = frozenset(
+    {"screen recordings", "screenrecorder", "screenrecordings", "screencasts", "captures", "obs"}
+)
+_HOME_MEDIA_FOLDERS = frozenset({"movies", "videos", "desktop", "pictures", "documents"})
+"""The folders right in somebody's home where their own videos land (macOS ~/Movies too)."""
+_HOME = re.compile(r"^(?:/home|/Users|[A-Za-z]:[\\/]Users)[\\/][^\\/]+[\\/]([^\\/]+)[\\/]", re.I)
+
+
+def home_folder(local: str) -> str | None:
+    """The folder right under a home (`Movies` of `/Users/alice/Movies/…`), or None."""
+    m = _HOME.match(local)
+    return m[1].casefold() if m is not None else None
+
+
+def not_media(folders: list[str], stem: str, ext: str, home: str | None = None) -> str | None:
     """Why a file is not a film or an episode at all, or None."""
     lowered = [f.casefold() for f in folders]
     parent = lowered[-1] if lowered else ""
@@ -135,9 +147,13 @@ def not_media(folders: list[str], stem: str, ext: str) -> str | None:
         return CAMERA
     if _DATE_TIME.search(stem) and not _has_episode_marks(stem):
         return SCREEN
+    if any(f in _SCREEN_FOLDERS for f in lowered[-3:]):
+        return SCREEN
     if any(f in _CAMERA_FOLDERS for f in lowered[-3:]):
         return CAMERA
     personal = [f for f in lowered[-3:] if f in _PERSONAL_FOLDERS]
+    if home in _HOME_MEDIA_FOLDERS and home in lowered[-3:]:
+        personal.append(home)
     if personal:
         if any(f in _PHOTO_FOLDERS for f in personal):
             return PERSONAL
@@ -406,7 +422,8 @@ def parse(path: str, *, check_extension: bool) -> Guess:
         if len(folders) >= 2:
             return _parse_name(shown, folders[-2], folders[:-2], local)
         return Guess(shown, reason=NO_TITLE)
-    reason = not_media(folders, stem, ext) if ext or check_extension else None
+    home = home_folder(local)
+    reason = not_media(folders, stem, ext, home) if ext or check_extension else None
     if reason is not None:
         return Guess(shown, reason=reason)
     return _parse_name(shown, name, folders, local)
@@ -420,7 +437,9 @@ _EXTRA_SUFFIX = re.compile(
 _GUESSIT_OTHER = {"Trailer": TRAILER, "Sample": SAMPLE, "Extras": EXTRA}
 
 
-def _parse_name(shown: str, name: str, folders: list[str], local: str) -> Guess:
+def _parse_name(
+    shown: str, name: str, folders: list[str], local: str, *, inner: bool = False
+) -> Guess:
     stem = name.rsplit(".", 1)[0] if re.search(r"\.[A-Za-z0-9]{1,5}$", name) else name
     found = _guessit(name)
     ptt = _ptt(name)
@@ -572,6 +591,15 @@ def _parse_name(shown: str, name: str, folders: list[str], local: str) -> Guess:
         if near.extras is not None and near.show is not None:
             title, year = _folder_title(near.show) or (title, year)
         return Guess(shown, title=title, year=year, reason=extra, ids=ids)
+    if not episodes and date is None and year is None and not seasons and not inner:
+        # Class: obfuscated or shortened names in a release's folder (`Movie.2019.1080p.
+        # BluRay-GRP/mt-1080p.mkv`): the folder is the release's name.
+        release = _release_folder(folders)
+        if release is not None:
+            index = len(folders) - 1 - folders[::-1].index(release)
+            inside = _parse_name(shown, release, folders[:index], local, inner=True)
+            if inside.type is MediaType.EPISODE or inside.year is not None:
+                return inside
     if not episodes and date is None:
         if seasons and title is not None:
             return Guess(shown, title=title, year=year, season=seasons[0],
@@ -605,6 +633,16 @@ def _parse_name(shown: str, name: str, folders: list[str], local: str) -> Guess:
         episodes=eps,
         ids=ids,
     )
+
+
+def _release_folder(folders: list[str]) -> str | None:
+    """The folder right above the file when it is named like a release (quality tags, `S01E02`)."""
+    if not folders:
+        return None
+    parent = folders[-1]
+    if _RELEASE_MARKS.search(parent) or _has_episode_marks(parent):
+        return parent
+    return None
 
 
 def _date_token(stem: str) -> str | None:
