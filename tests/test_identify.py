@@ -298,7 +298,7 @@ async def test_multi_episode_file_scrobbles_its_first_episode(
 
 
 async def test_anime_absolute_number(fake: FakeTrakt, identifier: Identifier) -> None:
-    show = fake.add_show("One Piece", 1999)
+    show = fake.add_show("One Piece", 1999, episodes=[Episode(21, 1071, number_abs=1071)])
     found = await identifier.identify(
         MediaInfo(path="[SubsPlease] One Piece - 1071 (1080p) [ABCD1234].mkv")
     )
@@ -463,10 +463,24 @@ async def test_an_episode_trakt_does_not_have_is_not_invented(
     fake: FakeTrakt, identifier: Identifier
 ) -> None:
     fake.add_show("Show Name", 2010, episodes=[Episode(1, 1)])
+    fake.add_show("Anime Name", 2015, episodes=[Episode(1, n, number_abs=n) for n in (1, 2)])
+    fake.add_show("Other Anime", 2016, episodes=[Episode(1, n) for n in (1, 2, 3)])
+
     found = await identifier.identify(MediaInfo(path="Show.Name.S07E21.mkv"))
+    beyond = await identifier.identify(MediaInfo(path="[Group] Anime Name - 205 [1080p].mkv"))
+    known = await identifier.identify(MediaInfo(path="[Group] Anime Name - 02 [1080p].mkv"))
+    by_position = await identifier.identify(MediaInfo(path="[Group] Other Anime - 03 [720p].mkv"))
+    past_the_end = await identifier.identify(MediaInfo(path="[Group] Other Anime - 04.mkv"))
+
     assert found.item is None
     assert found.reason == "no S07E21 of Show Name on Trakt"
     assert found.to_json()["type"] == "unknown"
+    assert (
+        beyond.item is None and beyond.reason == "no episode 205 (absolute) of Anime Name on Trakt"
+    )
+    assert known.item is not None and known.item.number_abs == 2
+    assert by_position.item is not None and by_position.item.number_abs == 3
+    assert past_the_end.item is None
 
 
 async def test_cached_miss_until_it_expires(

@@ -452,26 +452,49 @@ class Identifier:
         self, client: TraktClient | None, item: TraktItem | None
     ) -> str | None:
         """Why Trakt has no such episode of the show, or None when it has (or cannot say)."""
-        if item is None or item.number is None or item.season is None:
+        if item is None or item.show_ids is None:
             return None
-        ident = item.show_ids.trakt or item.show_ids.slug if item.show_ids else None
+        ident = item.show_ids.trakt or item.show_ids.slug
         if ident is None:
             return None
-        key = f"episode|{ident}|{item.season}|{item.number}"
-        raw = self._cache_raw(key)
-        if raw is None:
-            if client is None:
-                return None
+        if item.number is not None and item.season is not None:
+            key = f"episode|{ident}|{item.season}|{item.number}"
             path = f"/shows/{ident}/seasons/{item.season}/episodes/{item.number}"
-            try:
-                await client.get(path)
-                raw = "1"
-            except NotFound:
-                raw = "0"
-            self._cache_put_raw(key, raw, self._cache_ttl if raw == "1" else self._miss_ttl)
-        if raw == "1":
+            known = await self._cached_exists(client, key, path, None)
+            what = f"S{item.season:02}E{item.number:02}"
+        elif item.number_abs is not None:
+            key = f"absolute|{ident}|{item.number_abs}"
+            path = f"/shows/{ident}/seasons"
+            known = await self._cached_exists(client, key, path, item.number_abs)
+            what = f"episode {item.number_abs} (absolute)"
+        else:
             return None
-        return f"no S{item.season:02}E{item.number:02} of {item.show_title or 'this show'} on Trakt"
+        if known is not False:
+            return None
+        return f"no {what} of {item.show_title or 'this show'} on Trakt"
+
+    async def _cached_exists(
+        self, client: TraktClient | None, key: str, path: str, absolute: int | None
+    ) -> bool | None:
+        """Whether Trakt has the episode (cached); None when it cannot be asked now."""
+        raw = self._cache_raw(key)
+        if raw is not None:
+            return raw == "1"
+        if client is None:
+            return None
+        try:
+            if absolute is None:
+                await client.get(path)
+                exists = True
+            else:
+                resp = await client.get(path, {"extended": "full,episodes"})
+                exists = _has_absolute(resp.data, absolute)
+        except NotFound:
+            exists = False
+        self._cache_put_raw(
+            key, "1" if exists else "0", self._cache_ttl if exists else self._miss_ttl
+        )
+        return exists
 
     def _cache_raw(self, key: str) -> str | None:
         try:
@@ -586,6 +609,28 @@ def _file_problem(path: str, *, must_exist: bool) -> str | None:
     if must_exist and not os.path.exists(path):
         return NO_SUCH_FILE
     return None
+
+
+def _has_absolute(seasons: object, number: int) -> bool:
+    """Whether a show's `/seasons?extended=full,episodes` has this absolute number: by
+    `number_abs`, or, where Trakt gives none, by the position among regular episodes."""
+    if not isinstance(seasons, list):
+        return False
+    regular = 0
+    with_abs = False
+    for season in seasons:
+        if not isinstance(season, dict) or not isinstance(season.get("episodes"), list):
+            continue
+        for ep in season["episodes"]:
+            if not isinstance(ep, dict):
+                continue
+            if isinstance(ep.get("number_abs"), int):
+                with_abs = True
+                if ep["number_abs"] == number:
+                    return True
+            if season.get("number") != 0:
+                regular += 1
+    return not with_abs and 0 < number <= regular
 
 
 def _from_override(override: Override, media: MediaInfo, guess: Guess | None) -> Identification:

@@ -492,6 +492,10 @@ class FakeTrakt:
                 route(partial(_aliases, s, kind)),
             )
         app.router.add_get(
+            "/shows/{id}/seasons",
+            route(lambda r: s.seasons(r.match_info["id"], query(r))),
+        )
+        app.router.add_get(
             "/shows/{id}/seasons/{season}/episodes/{episode}",
             route(
                 lambda r: s.episode_summary(

@@ -686,6 +686,26 @@ class TraktState:
             return Reply(404)
         return Reply(200, [{"title": t, "country": c} for t, c in found.aliases])
 
+    def seasons(self, show_id: str, query: Mapping[str, str]) -> Reply:
+        """`GET /shows/:id/seasons`; `?extended=episodes` lists every season's episodes (with
+        `number_abs` when `full` is asked too)."""
+        show = self.catalogue.find_show_by_path_id(show_id)
+        if show is None:
+            return Reply(404)
+        extended = set(query.get("extended", "").split(","))
+        out: list[dict[str, Any]] = []
+        for number in sorted({ep.season for ep in show.episodes}):
+            season: dict[str, Any] = {"number": number, "ids": {"trakt": None}}
+            if "episodes" in extended:
+                eps = [ep for ep in show.episodes if ep.season == number]
+                season["episodes"] = [
+                    {**episode_json(ep), **({"number_abs": ep.number_abs} if "full" in extended
+                                            else {})}
+                    for ep in sorted(eps, key=lambda e: e.number)
+                ]  # fmt: skip
+            out.append(season)
+        return Reply(200, out)
+
     def episode_summary(self, show_id: str, season: str, number: str) -> Reply:
         show = self.catalogue.find_show_by_path_id(show_id)
         s, n = _int_or_none(season), _int_or_none(number)
