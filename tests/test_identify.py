@@ -294,6 +294,7 @@ async def test_multi_episode_file_scrobbles_its_first_episode(
     assert found.item is not None
     assert (found.item.show_ids, found.item.season, found.item.number) == (show.ids, 1, 2)
     assert found.guess is not None and found.guess.episodes == (2, 3)
+    assert found.episodes == (2, 3)
     assert found.to_json()["episodes"] == [2, 3]
 
 

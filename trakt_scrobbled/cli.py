@@ -517,6 +517,9 @@ def _describe_identity(result: Mapping[str, object]) -> str:
             what += " (episodes " + ", ".join(str(e) for e in episodes) + ")"
     else:
         what = f"not scrobbled: {result.get('reason') or 'unknown'}"
+        rejected = result.get("rejected")
+        if isinstance(rejected, list):
+            what += "".join(f"\n    rejected: {r}" for r in rejected)
     ids = result.get("ids")
     if isinstance(ids, dict) and ids:
         what += "  [" + " ".join(f"{k}={v}" for k, v in ids.items()) + "]"

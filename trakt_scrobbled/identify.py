@@ -252,6 +252,17 @@ class Identification:
     rejected: tuple[str, ...] = ()
     """Trakt's answers that were not taken, and why (`identify` shows them)."""
 
+    @property
+    def episodes(self) -> tuple[int, ...]:
+        """Every episode number of the file (`S01E01E02` -> 1, 2); one for a plain episode,
+        none for a movie or an unidentified file. The item itself is the first of them."""
+        item = self.item
+        if item is None or item.number is None:
+            return ()
+        if self.guess is not None and item.number in self.guess.episodes:
+            return self.guess.episodes
+        return (item.number,)
+
     def to_json(self) -> dict[str, Any]:
         """One line of `identify --json`: the guess, corrected by what Trakt said."""
         out = self.guess.to_json() if self.guess else {**Guess("").to_json(), "path": None}
