@@ -3,7 +3,11 @@ rules, and online identification that never invents a match (decoys in the fake 
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -167,3 +171,48 @@ async def test_alias_and_same_named_show_and_film(identifier: Identifier) -> Non
     episode = await identifier.identify(MediaInfo(path="Sherlock.S01E01.720p.HDTV.mkv"))
     assert film.item is not None and film.item.media_type == "movie"
     assert episode.item is not None and episode.item.media_type == "episode"
+
+
+# ------------------------------------------------------------------------- the identify command
+
+
+def _identify(cwd: Path, *paths: str) -> tuple[int, list[dict[str, object]]]:
+    env = {
+        **os.environ,
+        "HOME": str(cwd.parent),
+        "XDG_CONFIG_HOME": str(cwd.parent / "config"),
+        "XDG_STATE_HOME": str(cwd.parent / "state"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "trakt_scrobbled", "identify", "--offline", "--json", *paths],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        cwd=cwd,
+        check=False,
+    )
+    return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+def test_identify_command_from_a_folder_with_a_title_like_name(tmp_path: Path) -> None:
+    cwd = tmp_path / "03-work"
+    cwd.mkdir()
+    (cwd / "Season 1").mkdir()
+    rc, out = _identify(
+        cwd, "TV/Show/Season 1/Show - S01E01.mkv", "Season 1/Episode 05.mkv", "Season 1"
+    )
+    assert rc == 0
+    assert [o["path"] for o in out] == [
+        "TV/Show/Season 1/Show - S01E01.mkv", "Season 1/Episode 05.mkv", "Season 1",
+    ]  # fmt: skip
+    assert (out[0]["type"], out[0]["title"], out[0]["episodes"]) == ("episode", "Show", [1])
+    assert out[1]["title"] is None and out[1]["type"] == "unknown"  # never "03-work"
+    assert out[2]["reason"] == "a directory, not a file"
+
+
+def test_identify_command_fails_when_nothing_is_identified(tmp_path: Path) -> None:
+    rc, out = _identify(tmp_path, "VID_20230704_201512.mp4", "BDMV/STREAM/00001.m2ts")
+    assert rc == 1
+    assert [o["type"] for o in out] == ["unknown", "unknown"]
+    assert all(o["reason"] for o in out)
