@@ -247,6 +247,13 @@ def episodes() -> list[Row]:
             (3,)),
         row("foreign", "Engrenages.Saison.3.Episode.2.FRENCH.720p.mkv", "episode",
             "Engrenages", None, 3, (2,)),
+        row("foreign", "Gomorra.Stagione.2.Episodio.6.ITA.720p.mkv", "episode", "Gomorra", None,
+            2, (6,)),
+        row("foreign", "Rojst.Sezon.1.Odcinek.3.PL.1080p.mkv", "episode", "Rojst", None, 1, (3,)),
+        row("foreign", "Borgen.Saeson.2.Afsnit.4.DANISH.720p.mkv", "episode", "Borgen", None,
+            2, (4,)),
+        row("foreign", "Bron.Broen.Sasong.3.Avsnitt.8.SWEDISH.mkv", "episode", "Bron Broen",
+            None, 3, (8,)),
         # Spanish releases: `Cap.SEE`
         row("foreign", "Aguila Roja - Temporada 3 [HDTV][Cap.307][Spanish].avi", "episode",
             "Aguila Roja", None, 3, (7,)),
@@ -284,6 +291,10 @@ def daily() -> list[Row]:
                             date=iso))  # fmt: skip
             rows.append(row("daily", f"{dots(show).lower()}.{y}{m:02}{d:02}.hdtv.x264-grp.mkv",
                             "episode", show, None, date=iso))  # fmt: skip
+        month = ["January", "February", "March", "April", "May", "June", "July", "August",
+                 "September", "October", "November", "December"][m - 1]  # fmt: skip
+        rows.append(row("daily", f"{show} - {d} {month} {y} - Guest Name (1).mkv", "episode",
+                        show, None, date=iso))  # fmt: skip
         if d > 12:  # month first, told apart because the day cannot be a month
             rows.append(row("daily", f"{dots(show)}.{m:02}.{d:02}.{y}.HDTV.x264-GRP.mkv",
                             "episode", show, None, date=iso))  # fmt: skip
@@ -386,6 +397,15 @@ def anime() -> list[Row]:
         n = 3 + i * 4
         rows.append(row("anime", f"[{GROUPS[i]}] {title} {n:02} [720p].mkv", "episode", title,
                         absolute=n))  # fmt: skip
+    # the number alone in brackets after the tags; `END` on the last episode; `(TV)` tags
+    for i, title in enumerate(ANIME[6:10]):
+        n = 9 + i
+        rows.append(row("anime", f"[{GROUPS[i]}] {title} [BD][1080p][{n:02}].mkv", "episode",
+                        title, absolute=n))  # fmt: skip
+        rows.append(row("anime", f"[{GROUPS[i]}] {title} {n + 3:02} END [1080p].mkv",
+                        "episode", title, absolute=n + 3))  # fmt: skip
+        rows.append(row("anime", f"[{GROUPS[i]}] {title} (TV) - {n:02} [720p].mkv", "episode",
+                        title, absolute=n))  # fmt: skip
     # `Show (2014) - 017`: the year is not a season
     rows.append(row("anime", "Arslan Senki (2015) - 017.mkv", "episode", "Arslan Senki", 2015,
                     absolute=17))  # fmt: skip

@@ -289,17 +289,21 @@ _ORDINAL_WORDS = {
 _MINISERIES = re.compile(r"^(?P<title>.+?)[ ._-]+Part[ ._-]?(?P<n>\d{1,2}|[a-z]+)$", re.I)
 _PART_OF = re.compile(r"[ ._-]Part[ ._-]?(\d{1,2})[ ._-]?of[ ._-]?\d{1,2}(?![0-9])", re.I)
 _EPISODE_ONLY = re.compile(
-    r"[ ._-](?:afl(?:evering)?|folge|capitulo|capítulo|cap|episode|episodio|ep)\.?"
-    r"[ ._-]*(\d{1,4})\b",
+    r"[ ._-](?:afl(?:evering)?|folge|capitulo|capítulo|cap|episode|épisode|episodio|episódio|"
+    r"odcinek|afsnit|avsnitt|jakso|ep)\.?[ ._-]*(\d{1,4})\b",
     re.IGNORECASE,
 )
 # Scene's compact numbering of a multi-episode file: `Show.506.507.HDTV` (S05E06-E07).
 _COMPACT_MULTI = re.compile(r"(?<=[ ._])(\d)(\d{2})(?:[ ._-]+\1(\d{2}))+(?=[ ._-]|$)")
 _SEASON_WORD = re.compile(
-    r"\b(?:season|saison|staffel|temporada|seizoen|stagione|s)[ ._-]*(\d{1,2})\b", re.IGNORECASE
+    r"\b(?:season|saison|staffel|temporada|seizoen|stagione|sezon|sæson|saeson|säsong|sasong|"
+    r"sesong|kausi|s)[ ._-]*(\d{1,2})\b",
+    re.IGNORECASE,
 )
 _MARKER_IN_TITLE = re.compile(
-    r"\b(?:staffel|temporada|seizoen|saison|stagione|afl|aflevering|folge|capitulo|capítulo)\b",
+    r"\b(?:staffel|temporada|seizoen|saison|stagione|sezon|sæson|saeson|säsong|sasong|sesong|"
+    r"kausi|afl|"
+    r"aflevering|folge|capitulo|capítulo|odcinek|afsnit|avsnitt|jakso)\b",
     re.IGNORECASE,
 )
 _ANIME_SEASON = re.compile(
@@ -369,19 +373,53 @@ def _valid_date(y: int, m: int, d: int) -> str | None:
 
 
 def _date_in(stem: str) -> str | None:
-    """A daily show's air date: `2024.03.05`, `2024-03-05`, `05.03.2024`, or scene's `240305`."""
-    for regex, order in ((_YMD, "ymd"), (_DMY, "dmy"), (_YYYYMMDD, "ymd")):
+    """A daily show's air date: `2024.03.05`, `2024-03-05`, `05.03.2024`, `5 March 2024`, or
+    scene's `20240305` and `240305`."""
+    full = _full_date_in(stem)
+    if full is not None:
+        return full
+    m = _YYYYMMDD.search(stem)
+    if m is not None:
+        return _valid_date(int(m[1]), int(m[2]), int(m[3]))
+    m = _YYMMDD.search(stem)
+    if m is not None:
+        yy, mm, dd = (int(x) for x in m.groups())
+        this_year = dt.date.today().year % 100
+        return _valid_date((2000 if yy <= this_year + 1 else 1900) + yy, mm, dd)
+    return None
+
+
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
+}
+_DAY_MONTH_YEAR = re.compile(
+    r"(?<![\w])(\d{1,2})(?:st|nd|rd|th)?[ ._-]+([a-z]{3})[a-z]*\.?[ ._-]+((?:19|20)\d{2})\b",
+    re.IGNORECASE,
+)
+_MONTH_DAY_YEAR = re.compile(
+    r"(?<![\w])([a-z]{3})[a-z]*\.?[ ._-]+(\d{1,2})(?:st|nd|rd|th)?,?[ ._-]+((?:19|20)\d{2})\b",
+    re.IGNORECASE,
+)
+
+
+def _full_date_in(stem: str) -> str | None:
+    """A date with a four-digit year (`2013-10-30`, `30.10.2013`, `30 October 2013`)."""
+    for regex, order in ((_YMD, "ymd"), (_DMY, "dmy")):
         m = regex.search(stem)
         if m is not None:
             a, b, c = (int(x) for x in m.groups())
             if order == "ymd":
                 return _valid_date(a, b, c)
             return _valid_date(c, b, a) or _valid_date(c, a, b)
-    m = _YYMMDD.search(stem)
-    if m is not None:
-        yy, mm, dd = (int(x) for x in m.groups())
-        this_year = dt.date.today().year % 100
-        return _valid_date((2000 if yy <= this_year + 1 else 1900) + yy, mm, dd)
+    m = _DAY_MONTH_YEAR.search(stem)
+    if m is not None and m[2].casefold() in _MONTHS:
+        return _valid_date(int(m[3]), _MONTHS[m[2].casefold()], int(m[1]))
+    m = _MONTH_DAY_YEAR.search(stem)
+    if m is not None and m[1].casefold() in _MONTHS:
+        return _valid_date(int(m[3]), _MONTHS[m[1].casefold()], int(m[2]))
     return None
 
 
@@ -480,9 +518,12 @@ def _parse_name(
         title, year, seasons, episodes = None, None, [near.season], [int(bare[1])]
         from_folder = True
 
-    # Class: daily shows (dates of our own reading: PTT and guessit miss `YYMMDD`).
-    if not from_folder and not episodes:
-        date = _date_in(stem)
+    # Class: daily shows (dates of our own reading: PTT and guessit miss `YYMMDD`). A full
+    # date wins over a stray number (`Show - 2013-10-30 - Title (1)`), not over `S01E02`.
+    if not from_folder and (not episodes or not _has_episode_marks(stem)):
+        date = _date_in(stem) if not episodes else _full_date_in(stem)
+        if date is not None:
+            episodes = []
         if date is not None:
             token = _date_token(stem)
             title = (_title_before(stem, token) if token else None) or title
@@ -513,7 +554,7 @@ def _parse_name(
         extends = len(g_episodes) > len(episodes) > 0 and g_episodes[: len(episodes)] == episodes
         if g_type == "episode" and g_episodes and (extends or not (in_title or episodes)):
             episodes, seasons = g_episodes, g_seasons or seasons
-        if not episodes:
+        if not episodes or not seasons:
             # Class: words for season and episode in other languages (`Staffel 2 Folge 3`,
             # `S05 afl. 3`, `Temporada 2 Capitulo 5`): the title is what comes before them.
             m = _EPISODE_ONLY.search(stem)
@@ -543,6 +584,22 @@ def _parse_name(
     cap = re.search(r"\bCap[ ._]?(\d{1,2})(\d{2})\b", stem, re.IGNORECASE)
     if cap is not None and (not episodes or episodes == [int(cap[1] + cap[2])]):
         seasons, episodes = [int(cap[1])], [int(cap[2])]
+    if fansub and not episodes and date is None and title is not None:
+        # `[Group] Title 12 END [1080p]`: the last episode's number, then END.
+        m = re.match(r"^(.+?)\s+(\d{1,4})(?:v\d)?\s+(?:END|FINAL)$", title, re.IGNORECASE)
+        if m is not None:
+            title, episodes = m[1], [int(m[2])]
+    if fansub and not episodes and date is None:
+        # `[Group] Title [BD][1080p][05]`: the number alone in brackets, after the tags.
+        alone = [int(n) for n in re.findall(r"[\[【](\d{1,4})(?:v\d)?[\]】]", name)]
+        alone = [n for n in alone if not 1900 <= n <= 2100 and n not in (480, 576, 720, 1080)]
+        if len(alone) == 1:
+            episodes = alone
+    if title is not None and fansub:
+        title = re.sub(r"\s*\((?:TV|OVA|ONA)\)\s*", " ", title).strip() or title
+        if episodes:  # `Title 12 END`: the last episode, not a title ending in "End"
+            end = rf"\s+0*{episodes[0]}(?:v\d)?\s+(?:END|FINAL|Fin)$"
+            title = re.sub(end, "", title, flags=re.IGNORECASE) or title
     if title is not None and episodes and not seasons and fansub:
         # `[Group] Title 05 [720p]`: a fansub's episode number written right after the title.
         words = title.split()
@@ -646,7 +703,7 @@ def _release_folder(folders: list[str]) -> str | None:
 
 
 def _date_token(stem: str) -> str | None:
-    for regex in (_YMD, _DMY, _YYYYMMDD, _YYMMDD):
+    for regex in (_YMD, _DMY, _DAY_MONTH_YEAR, _MONTH_DAY_YEAR, _YYYYMMDD, _YYMMDD):
         m = regex.search(stem)
         if m is not None:
             return m.group(0)
