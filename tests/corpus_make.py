@@ -472,6 +472,16 @@ def not_media() -> list[Row]:
         "Screen_Recording_20240301-101522_Chrome.mp4",  # Samsung screen recorder
         "screen-20240301-101522.mp4",
         "Record_2024-03-01-10-15-22.mp4",
+        "IMG_E0042.MOV",  # iPhone, edited
+        "20230704_201512_F.MP4",  # dashcam, front
+        "Screenrecorder-2024-03-01-10-15-22-123.mp4",
+        "Meeting in General-20240301_101522-Meeting Recording.mp4",  # Teams
+        "abc-defg-hij (2024-03-01 at 10 15 GMT-8).mp4",  # Meet
+        "Webcam-2024-03-01-101522.webm",
+        "Movie on 3-1-24 at 10.15 AM.mov",  # Photo Booth
+        "WhatsApp Video 2024-03-01 at 10.15.22.mp4",  # WhatsApp desktop
+        "InShot_20240301_101522.mp4",
+        "/home/alice/Videos/Desktop 2024.03.01 - 10.15.22.01.DVR.mp4",  # ShadowPlay
         # disc structures
         "/media/dvd/VIDEO_TS/VTS_02_1.VOB",
         "/movies/The Matrix (1999)/VIDEO_TS/VTS_01_1.VOB",

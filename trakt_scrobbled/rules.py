@@ -52,18 +52,18 @@ PERSONAL = "personal video"
 _CAMERA_NAMES = re.compile(
     r"""^(?:
         (?:VID|IMG|PXL|MVIMG|MVI|DSC|DSCF|DSCN|DJI|MAH|CIMG|IMGP|SDIM|HPIM|SAM|MOV|GOPR|YDXJ|
-           FILE|REC|MOVI|PICT|AMBA|EVT)[_-]?\d{3,}.*  # phone and camera makers' prefixes
+           FILE|REC|MOVI|PICT|AMBA|EVT)[_-]?[A-Z]?\d{3,}.*  # phone and camera makers' prefixes
       | G[HXPLS]\d{6}                                 # GoPro HERO chapters
       | C\d{4}                                        # Sony XAVC
       | P\d{7}                                        # Panasonic
-      | \d{8}[_-]\d{6}(?:[_-]\d+)?                    # Samsung and others: date_time
+      | \d{8}[_-]\d{6}(?:[_-][A-Z0-9]+)*              # Samsung, dashcams: date_time
       | \d{5}                                         # AVCHD / Blu-ray stream numbers
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
 _SCREEN_NAMES = re.compile(
     r"""^(?:
-        screen[ _-]?(?:recording|record|capture|cast)s?(?![a-z]).*
+        screen[ _-]?(?:recording|recorder|record|capture|cast)s?(?![a-z]).*
       | screencast\b.*
       | screen[-_]\d{8}.*
       | rpreplay_final\d+.*                                   # iOS
@@ -72,6 +72,7 @@ _SCREEN_NAMES = re.compile(
       | zoom_\d+ | video\d{9,} | gmt\d{8}-\d{6}.*              # Zoom
       | (?:meeting|call)[ _-]recording.*                       # Teams, Meet
       | replay[ _-].*\d{4}.*                                   # OBS replay buffer
+      | (?:webcam|movie[ ]on)[ _-].*                           # Cheese, Photo Booth
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -83,7 +84,7 @@ _MESSENGER_NAMES = re.compile(
       | received_\d{10,}                # Messenger
       | fb_vid_\d+.*                    # Facebook
       | snapchat-\d+.*
-      | telegram[ _-].*
+      | telegram[ _-].* | whatsapp[ _-].*
     )$""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -91,7 +92,8 @@ _MESSENGER_NAMES = re.compile(
 # their files after; a daily show has a date but no time.
 _DATE_TIME = re.compile(
     r"(?<!\d)(?:\d{4}[-._ ]?\d{2}[-._ ]?\d{2}|\d{2}[-._]\d{2}[-._]\d{4})"
-    r"(?:[ _T]+|[ ._-]+-[ ._-]+)(?:at[ _])?\d{1,2}[-._:h]\d{2}(?:[-._:]\d{2})?(?!\d{3})",
+    r"(?:(?:[ _T]+|[ ._-]+-[ ._-]+)(?:at[ _])?\d{1,2}[-._:h ]\d{2}(?:[-._: ]\d{2})?(?!\d{3})"
+    r"|[ _T-]\d{6}(?!\d))",  # or HHMMSS
     re.IGNORECASE,
 )
 _CAMERA_FOLDERS = frozenset(
