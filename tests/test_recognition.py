@@ -18,7 +18,7 @@ from tests.fake_trakt import Episode, FakeTrakt
 from trakt_scrobbled.clock import SystemClock
 from trakt_scrobbled.events import MediaInfo
 from trakt_scrobbled.identify import Identifier, parse_path
-from trakt_scrobbled.rules import CAMERA, DISC, MESSENGER, PERSONAL, SCREEN, split_parts
+from trakt_scrobbled.rules import CAMERA, DISC, MESSENGER, PERSONAL, SCREEN, _capped, split_parts
 from trakt_scrobbled.store import open_db
 from trakt_scrobbled.trakt.client import TraktClient
 from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
@@ -216,3 +216,14 @@ def test_identify_command_fails_when_nothing_is_identified(tmp_path: Path) -> No
     assert rc == 1
     assert [o["type"] for o in out] == ["unknown", "unknown"]
     assert all(o["reason"] for o in out)
+
+
+def test_overlong_names_are_cut_before_the_parsers_see_them() -> None:
+    """guessit's time grows faster than a name's length (1,000 digits cost it ~20 s): a hostile
+    player title or file name must not stall the parse worker."""
+    long_name = "1" * 5000 + ".mkv"
+    assert len(_capped(long_name)) == 255 and _capped(long_name).endswith(".mkv")
+    assert _capped("x" * 300) == "x" * 255
+    assert _capped("Show.S01E01.mkv") == "Show.S01E01.mkv"
+    out = parse_path(long_name).to_json()
+    assert out["path"] == long_name  # shown as given, parsed capped

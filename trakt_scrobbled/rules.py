@@ -432,16 +432,32 @@ def _title_before(stem: str, token: str) -> str | None:
     return _clean_title(re.sub(r"[._]", " ", stem[:idx]))
 
 
+_MAX_NAME = 255
+"""File systems name a file in at most 255 bytes; guessit's time grows faster than a name's
+length (a 1,000-digit name costs it ~20 s), so longer names are cut to this, extension kept."""
+_MAX_FOLDERS = 6
+_MAX_PATH = 4096
+
+
+def _capped(part: str) -> str:
+    if len(part) <= _MAX_NAME:
+        return part
+    stem, dot, ext = part.rpartition(".")
+    if dot and 0 < len(ext) <= 5:
+        return stem[: _MAX_NAME - len(ext) - 1] + "." + ext
+    return part[:_MAX_NAME]
+
+
 def parse(path: str, *, check_extension: bool) -> Guess:
     """Read a film or an episode out of a path (no I/O, no network)."""
     shown, local = split_url(path)
     if local is None:
         return Guess(shown, reason=NOT_A_VIDEO)
-    parts = split_parts(local)
+    parts = split_parts(local[-_MAX_PATH:])
     if not parts:
         return Guess(shown, reason=NO_TITLE)
-    name = parts[-1]
-    folders = parts[:-1]
+    name = _capped(parts[-1])
+    folders = [_capped(p) for p in parts[-_MAX_FOLDERS - 1 : -1]]
     stem, dot, ext = name.rpartition(".")
     if not dot or not re.fullmatch(r"[A-Za-z0-9]{1,5}", ext):
         stem, ext = name, ""
