@@ -17,7 +17,7 @@ from tests.corpus import cases, mismatch, score
 from tests.fake_trakt import Episode, FakeTrakt
 from trakt_scrobbled.clock import SystemClock
 from trakt_scrobbled.events import MediaInfo
-from trakt_scrobbled.identify import Identifier, parse_path
+from trakt_scrobbled.identify import Identifier, _has_absolute, parse_path
 from trakt_scrobbled.rules import CAMERA, DISC, MESSENGER, PERSONAL, SCREEN, _capped, split_parts
 from trakt_scrobbled.store import open_db
 from trakt_scrobbled.trakt.client import TraktClient
@@ -227,3 +227,25 @@ def test_overlong_names_are_cut_before_the_parsers_see_them() -> None:
     assert _capped("Show.S01E01.mkv") == "Show.S01E01.mkv"
     out = parse_path(long_name).to_json()
     assert out["path"] == long_name  # shown as given, parsed capped
+
+
+SPECIALS = {"number": 0, "episodes": [{"number": 1}]}
+
+
+@pytest.mark.parametrize(
+    ("seasons", "number", "has"),
+    [
+        ([{"number": 1, "episodes": [{"number": 1, "number_abs": 1}]}], 1, True),
+        ([{"number": 1, "episodes": [{"number": 1, "number_abs": 1}]}], 2, False),
+        ([SPECIALS, {"number": 1, "episodes": [{}, {}]}], 2, True),  # by position, no specials
+        ([SPECIALS, {"number": 1, "episodes": [{}]}], 2, False),
+        # what a broken or hostile answer may hold
+        ({"not": "a list"}, 1, False),
+        ([None, "x", {"episodes": "nope"}, {"episodes": [None, 3]}], 1, False),
+        ([{"number": 1, "episodes": [{"number_abs": True}, {}]}], 1, True),  # by position
+    ],
+)
+def test_absolute_numbers_read_from_any_seasons_answer(
+    seasons: object, number: int, has: bool
+) -> None:
+    assert _has_absolute(seasons, number) is has

@@ -635,9 +635,10 @@ def _has_absolute(seasons: object, number: int) -> bool:
         for ep in season["episodes"]:
             if not isinstance(ep, dict):
                 continue
-            if isinstance(ep.get("number_abs"), int):
+            value = ep.get("number_abs")
+            if isinstance(value, int) and not isinstance(value, bool):
                 with_abs = True
-                if ep["number_abs"] == number:
+                if value == number:
                     return True
             if season.get("number") != 0:
                 regular += 1
