@@ -283,6 +283,9 @@ def daily() -> list[Row]:
                         ".mkv", "episode", show, None, date=iso))  # fmt: skip
         rows.append(row("daily", f"/srv/tv/{show}/Season {y}/{show} - {iso} - Guest Name.mkv",
                         "episode", show, None, date=iso))  # fmt: skip
+        if i % 3 == 0:
+            rows.append(row("daily", f"/srv/tv/{show}/Season {y}/{show} ({iso}) Guest.mkv",
+                            "episode", show, None, date=iso))  # fmt: skip
         if i % 2 == 0:
             rows.append(row("daily", f"{dots(show)}.{y % 100:02}{m:02}{d:02}.Guest.720p.HDTV"
                             ".x264-GRP.mkv", "episode", show, None, date=iso))  # fmt: skip
@@ -411,6 +414,11 @@ def anime() -> list[Row]:
                     absolute=17))  # fmt: skip
     rows.append(row("anime", "/media/Anime/Dororo (2019)/Dororo (2019) - 021.mkv", "episode",
                     "Dororo", 2019, absolute=21))  # fmt: skip
+    # absolute numbers kept in a season folder
+    rows.append(row("anime", "/media/Anime/Bleach/Season 02/Bleach - 105 - Title.mkv", "episode",
+                    "Bleach", absolute=105))  # fmt: skip
+    rows.append(row("anime", "/media/Anime/Gintama/Season 3/[Group] Gintama - 150 [720p].mkv",
+                    "episode", "Gintama", absolute=150))  # fmt: skip
     return rows
 
 

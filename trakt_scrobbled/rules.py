@@ -361,7 +361,7 @@ def _clean_title(title: object) -> str | None:
         return None
     # `Title.AKA.Other.Title`: the first of the titles is the one searched.
     title = re.split(r"[ ._]AKA[ ._]", title, maxsplit=1)[0]
-    title = " ".join(title.replace("_", " ").split()).strip(" -–·")
+    title = " ".join(title.replace("_", " ").split()).strip(" -–·([{")
     if not title or title.casefold() in _GENERIC_TITLES or not any(c.isalnum() for c in title):
         return None
     return title
@@ -654,7 +654,14 @@ def _parse_name(
         show = _folder_title(near.show)
         if show is not None and show[1] is not None and _same_title(show[0], title):
             year = show[1]
-    if episodes and not seasons and near.season is not None and date is None:
+    # A season folder numbers `05 - Title`, not an absolute `105` (anime kept by season).
+    if (
+        episodes
+        and not seasons
+        and near.season is not None
+        and date is None
+        and (episodes[0] < 100 or from_folder)
+    ):
         seasons = [near.season]
     if seasons and year is not None and seasons[0] == year:
         year = None  # `Show.S2024E05`: the season is a year, not the show's first year
