@@ -219,6 +219,18 @@ def episodes() -> list[Row]:
     for show, s, e in [("The Simpsons", 3, 9), ("Family Guy", 5, 12), ("South Park", 8, 4)]:
         rows.append(row("episode", f"{dots(show).lower()}.{s}{e:02}.hdtv-grp.avi", "episode",
                         show, None, s, (e,)))  # fmt: skip
+    # a country written after the title stays in it (it tells namesakes apart)
+    for show, country, s, e in [
+        ("The Office", "US", 5, 14),
+        ("Shameless", "US", 4, 12),
+        ("Queer as Folk", "UK", 1, 3),
+        ("Being Human", "US", 2, 6),
+    ]:
+        name = f"{show} {country}"
+        rows.append(row("episode", f"{dots(show)}.{country}.S{s:02}E{e:02}.720p.HDTV.x264-GRP"
+                        ".mkv", "episode", name, None, s, (e,)))  # fmt: skip
+        rows.append(row("episode", f"/srv/tv/{show} ({country})/Season {s}/{show} ({country}) - "
+                        f"S{s:02}E{e:02}.mkv", "episode", name, None, s, (e,)))  # fmt: skip
     # a show's year kept apart from its numbers
     for show, year, n in [("Teen Wolf", 2011, 17), ("Hawaii Five-0", 2010, 5)]:
         rows.append(row("episode", f"{show} ({year}) - S02E{n:02}.mkv", "episode", show, year,

@@ -130,6 +130,16 @@ def fake() -> Iterator[FakeTrakt]:
         f.add_movie("Sherlock", 2010)
         f.add_show("Sherlock", 2010, episodes=[Episode(1, 1)])
         f.add_movie("Ghost in the Shell", 1995, aliases=[("Kokaku Kidotai", "jp")])
+        f.add_show("The Office", 2001, trakt=2001, slug="the-office", episodes=[Episode(5, 14)])
+        f.add_show(
+            "The Office",
+            2005,
+            trakt=2005,
+            slug="the-office-us",
+            episodes=[Episode(5, 14)],
+            aliases=[("The Office (US)", "us")],
+        )
+        f.add_show("Shameless", 2011, episodes=[Episode(4, 12)])
         yield f
 
 
@@ -249,3 +259,10 @@ def test_absolute_numbers_read_from_any_seasons_answer(
     seasons: object, number: int, has: bool
 ) -> None:
     assert _has_absolute(seasons, number) is has
+
+
+async def test_a_country_in_the_name_tells_namesakes_apart(identifier: Identifier) -> None:
+    us = await identifier.identify(MediaInfo(path="The.Office.US.S05E14.720p.HDTV.x264-GRP.mkv"))
+    only = await identifier.identify(MediaInfo(path="Shameless.US.S04E12.720p.mkv"))
+    assert us.item is not None and us.item.show_ids.trakt == 2005  # by its alias, not the UK one
+    assert only.item is not None and only.item.show_title == "Shameless"

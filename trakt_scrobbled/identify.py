@@ -766,12 +766,20 @@ async def _search_trakt(
     title, or one of its aliases, is ours (compared without case, accents or punctuation), and
     its year within one of ours when we have one. Everything else lands in `rejected`.
     """
-    query = " ".join(_SEARCH_SPECIALS.sub(" ", title).split()) or title
+    # `The Office US`: Trakt calls it "The Office"; the country tells namesakes apart.
+    country = _COUNTRY_SUFFIX.match(title)
+    bare = country["title"] if country is not None else title
+    query = " ".join(_SEARCH_SPECIALS.sub(" ", bare).split()) or bare
     params: dict[str, str | int] = {"query": query}
     if year is not None:
         params["years"] = f"{year - 1}-{year + 1}"
     results = _results(await client.get(f"/search/{kind}", params), kind)
     best = _best(results, title, year)
+    if best is None and country is not None:
+        namesakes = [f for f in results if f.title and _title_key(f.title) == _title_key(bare)]
+        namesakes = [f for f in namesakes if _year_ok(f.year, year)]
+        if len(namesakes) == 1:
+            return namesakes[0]
     if best is not None:
         return best
     want = _title_key(title)
@@ -786,6 +794,9 @@ async def _search_trakt(
                 return found
         rejected.append(f"{found.title} ({found.year}): title is not {title!r} nor an alias")
     return None
+
+
+_COUNTRY_SUFFIX = re.compile(r"^(?P<title>.+?)[ ._]+\(?(?:US|UK|AU|NZ|CA)\)?$")
 
 
 def _year_ok(found: int | None, want: int | None) -> bool:

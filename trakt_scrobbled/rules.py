@@ -502,6 +502,7 @@ def _parse_name(
     near = _folders(folders)
 
     title = _clean_title(ptt.get("title")) or _clean_title(found.get("title"))
+    title = _with_country(title, ptt.get("country"), stem)
     year = _year(ptt.get("year")) or _year(found.get("year"))
     if year is not None and year > dt.date.today().year + 2 and title is not None:
         # `Blade.Runner.2049.mkv`: a number of the title, not a year yet to come.
@@ -715,6 +716,18 @@ def _parse_name(
         episodes=eps,
         ids=ids,
     )
+
+
+def _with_country(title: str | None, country: object, stem: str) -> str | None:
+    """`The.Office.US.S01E01`: the country written right after the title stays in it, as
+    release managers keep it (it tells namesakes apart; the search knows what to do with it)."""
+    if title is None or not isinstance(country, str) or not title.split():
+        return title
+    last = re.escape(title.split()[-1])
+    code = re.escape(country)
+    if re.search(rf"{last}[ ._]+\(?{code}\)?(?:[ ._\-\[]|$)", stem, re.IGNORECASE):
+        return f"{title} {country.upper()}"
+    return title
 
 
 def _release_folder(folders: list[str]) -> str | None:
