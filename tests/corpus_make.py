@@ -134,6 +134,10 @@ def movies() -> list[Row]:
                                2008), ("Ghost in the Shell", "Kokaku Kidotai", 1995)]:  # fmt: skip
         rows.append(row("movie", f"{dots(title)}.AKA.{dots(other)}.{year}.1080p.BluRay.x264-GRP"
                         ".mkv", "movie", title, year))  # fmt: skip
+    # a film whose title ends with a number, named without its year
+    for title in ["Apollo 13", "District 9", "Ocean's 11", "Mob Psycho 100", "Rocky 4"]:
+        rows.append(row("movie", f"{title}.mkv", "movie", title))
+        rows.append(row("movie", f"{dots(title)}.1080p.BluRay.x264-GRP.mkv", "movie", title))
     # a number in the title that looks like a year to come
     for title in ["Blade Runner 2049", "Bad Boys 2099", "Robot 2077"]:
         rows.append(row("movie", f"{dots(title)}.mkv", "movie", title))
@@ -421,6 +425,16 @@ def anime() -> list[Row]:
                         "episode", title, absolute=n + 3))  # fmt: skip
         rows.append(row("anime", f"[{GROUPS[i]}] {title} (TV) - {n:02} [720p].mkv", "episode",
                         title, absolute=n))  # fmt: skip
+    # underscores for spaces, `#NN`, a group in parentheses
+    for i, title in enumerate(ANIME[2:6]):
+        n = 2 + i * 3
+        g = GROUPS[i + 2]
+        rows.append(row("anime", f"{title.replace(' ', '_')}_{n:02}_[1080p].mkv", "episode",
+                        title, absolute=n))  # fmt: skip
+        rows.append(row("anime", f"[{g}] {title} #{n:02} [720p].mkv", "episode", title,
+                        absolute=n))  # fmt: skip
+        rows.append(row("anime", f"({g}) {title} - {n:02} [1080p].mkv", "episode", title,
+                        absolute=n))  # fmt: skip
     # `Show (2014) - 017`: the year is not a season
     rows.append(row("anime", "Arslan Senki (2015) - 017.mkv", "episode", "Arslan Senki", 2015,
                     absolute=17))  # fmt: skip

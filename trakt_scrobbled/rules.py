@@ -568,8 +568,20 @@ def _parse_name(
             f"{sn}{en:02}" in words for sn in g_seasons for en in g_episodes if sn >= 10
         )
         last_word = words[-1].lstrip("0") if words else ""
-        if fansub and not g_seasons and g_episodes and last_word == str(g_episodes[0]):
-            in_title = False  # `[Group] Title 05 [720p]`: the number after the title
+        # `[Group] Title 05 [720p]`, `Title_05_[720p]`: the number after a fansub's title (a
+        # plain `Apollo 13.mkv` keeps its number).
+        underscored = "_" in stem and " " not in stem
+        if (fansub or underscored) and not g_seasons and g_episodes:
+            in_title = in_title and last_word != str(g_episodes[0])
+        # `the.simpsons.309.hdtv`: scene's short numbering is followed by the release's tags;
+        # `Mob Psycho 100.mkv` ends with a number of its title.
+        for sn in g_seasons[:1]:
+            for en in g_episodes[:1]:
+                token = f"{sn}{en:02}"
+                if token in words and (
+                    en == 0 or not re.search(rf"[ ._]{token}[ ._-]+[^\W_]", stem)
+                ):
+                    in_title = True
         extends = len(g_episodes) > len(episodes) > 0 and g_episodes[: len(episodes)] == episodes
         if g_type == "episode" and g_episodes and (extends or not (in_title or episodes)):
             episodes, seasons = g_episodes, g_seasons or seasons
@@ -619,11 +631,16 @@ def _parse_name(
         if episodes:  # `Title 12 END`: the last episode, not a title ending in "End"
             end = rf"\s+0*{episodes[0]}(?:v\d)?\s+(?:END|FINAL|Fin)$"
             title = re.sub(end, "", title, flags=re.IGNORECASE) or title
-    if title is not None and episodes and not seasons and fansub:
-        # `[Group] Title 05 [720p]`: a fansub's episode number written right after the title.
+    if title is not None and episodes and not seasons:
+        # `[Group] Title 05 [720p]`, `Title_05_[720p]`, `Title #05`: the episode's number
+        # written right after the title is not part of it.
         words = title.split()
-        if len(words) > 1 and re.fullmatch(rf"0*{episodes[0]}(?:v\d)?", words[-1]):
+        if len(words) > 1 and re.fullmatch(rf"#?0*{episodes[0]}(?:v\d)?", words[-1]):
             title = " ".join(words[:-1])
+        # `(Group) Title - 05`: a release group in parentheses instead of brackets.
+        group = re.match(r"^\(([^()]{1,40})\)\s*", name)
+        if group is not None and title.startswith(group[1] + " "):
+            title = title[len(group[1]) :].strip() or title
     if title is not None and episodes and seasons:
         # `the.simpsons.309.hdtv`: the compact number is not part of the show's title.
         words = title.split()
@@ -637,8 +654,8 @@ def _parse_name(
     # Class: anime seasons written into the title (`2nd Season`, `Season 2`, `S2`).
     if title is not None and episodes:
         m = _ANIME_SEASON.match(title)
-        if m is not None and not seasons:
-            seasons = [int(m["ord"] or m["n"] or m["s"])]
+        if m is not None:
+            seasons = seasons or [int(m["ord"] or m["n"] or m["s"])]
             title = m["title"]
 
     # The show's folder lends its title (and year) only when the name has none.
