@@ -2,10 +2,13 @@
 
 Order (DESIGN.md, "Identification order"): user overrides win; then ids the player gives
 (episode ids before show ids + numbers); then ids written in the path (`{imdb-tt…}`); then the
-title (the player's, or guessit's reading of the file name and its folders) searched on Trakt,
-with every answer, found or not, cached in `identify_cache` so a show is searched once.
-Trailers, samples, extras and short files are never identified. When Trakt cannot be reached the
-answer says `retry_later` and nothing is cached: an outage never costs a watch.
+title (the player's, or `rules.py`'s reading of the file name and its folders) searched on
+Trakt, with every answer, found or not, cached in `identify_cache` so a show is searched once.
+A search answer is taken only when it is what was parsed (the title or a Trakt alias, the year
+within one, the episode known to Trakt): Trakt's top score is not an identification.
+Trailers, samples, extras, short files and what is not media (camera clips, recordings, disc
+structure files) are never identified. When Trakt cannot be reached the answer says
+`retry_later` and nothing is cached: an outage never costs a watch.
 """
 
 from __future__ import annotations
@@ -327,7 +330,8 @@ def parse_any(path: str, *, check_extension: bool) -> Guess:
 class Identifier:
     """Turns what a player knows into a Trakt item; see the module docstring for the order.
 
-    `client` None means offline: only overrides, player ids and ids in the path identify.
+    `client` None means offline: only overrides, player ids, ids in the path and answers
+    already cached identify.
     """
 
     def __init__(
