@@ -152,6 +152,12 @@ def movies() -> list[Row]:
         rows.append(row("release_folder", f"/downloads/{dots(show)}.S{s:02}E{e:02}.1080p.WEB."
                         f"h264-GRP/{'abcdef0123456789'[i:i + 10]}.mkv", "episode", show, None, s,
                         (e,)))  # fmt: skip
+    # a whole disc played from its entry point: named by its folder or its volume label
+    for title, year in MOVIES[30:34]:
+        rows.append(row("movie", f"/srv/Movies/{title} ({year})/VIDEO_TS/VIDEO_TS.IFO", "movie",
+                        title, year))  # fmt: skip
+        rows.append(row("movie", f"/srv/Movies/{title} ({year})/BDMV/index.bdmv", "movie", title,
+                        year))  # fmt: skip
     # Windows paths of a Kodi on Windows
     for title, year in MOVIES[:8]:
         rows.append(row("windows", f"D:\\Movies\\{title} ({year})\\{title} ({year}).mkv",
@@ -524,6 +530,9 @@ def not_media() -> list[Row]:
         "VIDEO_TS/VTS_01_0.VOB",
         "BDMV/STREAM/00001.m2ts",
         "/mnt/disc/AVCHD/BDMV/STREAM/00000.MTS",
+        "/media/dvd/VIDEO_TS/VIDEO_TS.VOB",  # the disc's menu
+        "/movies/Alien (1979)/BDMV/BACKUP/index.bdmv",
+        "/movies/Alien (1979)/VIDEO_TS/VTS_01_0.IFO",
         # personal titles with a year, in personal folders
         "/home/alice/Videos/Birthday 2019.mp4",
         "Videos/Birthday 2019.mp4",

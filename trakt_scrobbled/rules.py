@@ -130,14 +130,19 @@ def home_folder(local: str) -> str | None:
     return m[1].casefold() if m is not None else None
 
 
+_DISC_ENTRIES = frozenset(
+    {("video_ts", "video_ts", "ifo"), ("bdmv", "index", "bdmv"), ("bdmv", "movieobject", "bdmv")}
+)
+"""What a player opens to play a whole disc: named by the disc's folder (or volume label)."""
+
+
 def not_media(folders: list[str], stem: str, ext: str, home: str | None = None) -> str | None:
     """Why a file is not a film or an episode at all, or None."""
     lowered = [f.casefold() for f in folders]
     parent = lowered[-1] if lowered else ""
     # Disc structures: only the disc's entry point (VIDEO_TS.IFO, index.bdmv) is the film.
-    if parent == "video_ts" and stem.casefold() != "video_ts":
-        return DISC
-    if parent == "stream" and len(lowered) >= 2 and lowered[-2] == "bdmv":
+    entry = (parent, stem.casefold(), ext) in _DISC_ENTRIES
+    if not entry and any(f in ("video_ts", "bdmv", "hvdvd_ts", "avchd") for f in lowered):
         return DISC
     if re.fullmatch(r"vts_\d{2}_\d", stem, re.IGNORECASE):
         return DISC
@@ -190,7 +195,8 @@ _GENERIC_FOLDERS = frozenset(
         "tmp", "temp", "desktop", "documents", "unsorted", "misc", "other", "watch",
         "to watch", "seed", "seeding", "usenet", "sabnzbd", "nzbget", "transmission",
         "qbittorrent", "deluge", "disk1", "disk2", "hdd", "external", "backup", "multimedia",
-        "mediathek", "filme", "serien", "películas", "peliculas", "séries",
+        "mediathek", "filme", "serien", "películas", "peliculas", "séries", "dvd", "bluray",
+        "blu-ray", "cdrom", "cdrom0", "sr0", "disc", "disk", "usb", "optical",
     }
 )  # fmt: skip
 _SEASON_FOLDER = re.compile(
@@ -269,14 +275,15 @@ def split_parts(local: str) -> list[str]:
         # /home/alice, /Users/alice, /media/alice/DISK, /run/media/alice/DISK, /mnt/DISK,
         # /Volumes/DISK, /storage/emulated/0: the anchor of somebody's files, never a title.
         lowered = [p.casefold() for p in parts]
+        # A mount's or volume's own name is kept: a disc's label may be its title.
         for prefix, drop in (
-            (("run", "media"), 4), (("media",), 3), (("home",), 2), (("users",), 2),
-            (("mnt",), 2), (("volumes",), 2), (("storage", "emulated"), 3),
+            (("run", "media"), 3), (("media",), 2), (("home",), 2), (("users",), 2),
+            (("mnt",), 1), (("volumes",), 1), (("storage", "emulated"), 3),
         ):  # fmt: skip
-            if tuple(lowered[: len(prefix)]) == prefix and len(parts) > drop:
-                if prefix == ("media",) and len(parts) > 3 and lowered[1] in _GENERIC_FOLDERS:
+            if tuple(lowered[: len(prefix)]) == prefix and len(parts) > drop + 1:
+                if prefix == ("media",) and lowered[1] in _GENERIC_FOLDERS:
                     break  # `/media/TV/Show/...` is a library, not a user's mount
-                parts = parts[:1] + parts[drop:] if prefix != ("media",) else parts[drop - 1 :]
+                parts = parts[drop:]
                 break
     return [p for p in parts if p not in ("", ".", "..")]
 
@@ -470,13 +477,10 @@ def parse(path: str, *, check_extension: bool) -> Guess:
     ):
         return Guess(shown, reason=NOT_A_VIDEO)
     # A disc's entry point is named by the disc's folder: `Movie (1999)/VIDEO_TS/VIDEO_TS.IFO`.
-    if folders and (folders[-1].casefold(), stem.casefold()) in {
-        ("video_ts", "video_ts"),
-        ("bdmv", "index"),
-        ("bdmv", "movieobject"),
-    }:
-        if len(folders) >= 2:
-            return _parse_name(shown, folders[-2], folders[:-2], local)
+    if folders and (folders[-1].casefold(), stem.casefold(), ext) in _DISC_ENTRIES:
+        label = folders[-2] if len(folders) >= 2 else ""
+        if label and " ".join(label.casefold().split()) not in _GENERIC_FOLDERS:
+            return _parse_name(shown, label, folders[:-2], local)
         return Guess(shown, reason=NO_TITLE)
     home = home_folder(local)
     reason = not_media(folders, stem, ext, home) if ext or check_extension else None
