@@ -343,7 +343,7 @@ def _ptt(name: str) -> dict[str, Any]:
     try:
         return dict(parse_title(name))
     except Exception as err:  # a third-party parser's bug must not cost the other answers
-        log.debug("PTT failed on %r: %s", name, err)
+        log.warning("PTT failed on %r: %s: %s", name, type(err).__name__, err)
         return {}
 
 
@@ -353,8 +353,8 @@ def _guessit(name: str) -> dict[str, Any]:
 
     try:
         return dict(guessit(name))
-    except GuessitException as err:
-        log.debug("guessit failed on %r: %s", name, err)
+    except (GuessitException, ValueError, TypeError, IndexError, KeyError) as err:
+        log.warning("guessit failed on %r: %s: %s", name, type(err).__name__, err)
         return {}
 
 
