@@ -69,6 +69,7 @@ def test_not_media_says_which_kind(path: str, reason: str) -> None:
     [
         "/home/alice/Videos/Arrival.2016.1080p.BluRay.mkv",  # a release in a personal folder
         "/home/alice/Videos/Heat (1995).mkv",  # a library name in a personal folder
+        "/home/alice/Videos/Oppenheimer 2023.mkv",  # no camera writes Matroska
         "The.Daily.Show.2024.03.14.mkv",  # a date without a time is an air date
     ],
 )

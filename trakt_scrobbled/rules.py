@@ -164,7 +164,12 @@ def not_media(folders: list[str], stem: str, ext: str, home: str | None = None) 
     if personal:
         if any(f in _PHOTO_FOLDERS for f in personal):
             return PERSONAL
-        if _PERSONAL_NAME.match(stem) and not _RELEASE_MARKS.search(stem):
+        # Cameras and phones write MP4/MOV (and the like), never Matroska or disc images.
+        if (
+            _PERSONAL_NAME.match(stem)
+            and not _RELEASE_MARKS.search(stem)
+            and ext not in ("mkv", "iso", "mk3d", "ogm")
+        ):
             return PERSONAL
     return None
 
