@@ -560,6 +560,15 @@ def extras() -> list[Row]:
         "/tv/Fargo/Season 1/Sample/fargo.s01e01.sample.mkv",
         "/movies/Alien (1979)/Extras/Deleted Scene 1.mkv",
         "/movies/Alien (1979)/Alien (1979)-deleted.mkv",
+        "sample-heat.1995.1080p.bluray.x264-grp.mkv",  # scene samples, prefixed
+        "Heat.1995.Teaser.Trailer.1080p.mkv",
+        "Alien (1979) Behind the Scenes.mkv",
+        "Heat.1995.Making.Of.720p.mkv",
+        "/movies/Heat (1995)/Other/Interview with the director.mkv",  # Plex's 'Other' extras
+        "[SubsPlease] Frieren - NCOP 01 [1080p].mkv",  # anime creditless opening
+        "[Judas] Chainsaw Man - NCED [1080p].mkv",
+        "[ASW] Oshi no Ko - PV 02 [1080p].mkv",
+        "[Group] Blue Lock - Menu [BD 1080p].mkv",
     ]
     return [row("extra", n, "unknown") for n in names]
 

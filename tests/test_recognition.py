@@ -98,6 +98,19 @@ def test_windows_paths_are_parsed_as_windows_paths() -> None:
     assert (out["title"], out["season"], out["episode"]) == ("Show Name", 3, 5)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "Trailer.Park.Boys.S01E01.mkv",  # a word of the title, not a trailer
+        "Show.Name.S01E05.The.Interview.720p.mkv",  # an episode's title
+        "The.Interview.2014.1080p.BluRay.mkv",
+        "/tv/Extras/Season 1/Extras.S01E01.mkv",  # the show called Extras
+    ],
+)
+def test_bonus_words_in_titles_are_no_bonus(path: str) -> None:
+    assert parse_path(path).type != "unknown"
+
+
 def test_multi_episode_files_give_every_number() -> None:
     for path, numbers in [
         ("Show.S01E01-E03.mkv", [1, 2, 3]),

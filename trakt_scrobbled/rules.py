@@ -197,7 +197,7 @@ _GENERIC_FOLDERS = frozenset(
         "tvshows", "tv series", "series", "shows", "show", "anime", "animes", "cartoons",
         "kids", "downloads", "download", "torrents", "torrent", "complete", "completed",
         "incoming", "new", "done", "plex", "jellyfin", "emby", "kodi", "mythtv", "recordings",
-        "tmp", "temp", "desktop", "documents", "unsorted", "misc", "other", "watch",
+        "tmp", "temp", "desktop", "documents", "unsorted", "misc", "watch",
         "to watch", "seed", "seeding", "usenet", "sabnzbd", "nzbget", "transmission",
         "qbittorrent", "deluge", "disk1", "disk2", "hdd", "external", "backup", "multimedia",
         "mediathek", "filme", "serien", "películas", "peliculas", "séries", "dvd", "bluray",
@@ -810,9 +810,28 @@ def _extra_reason(
         return TRAILER if match["trailer"] else SAMPLE if match["sample"] else EXTRA
     if stem.casefold() in ("sample", "trailer"):
         return stem.casefold()
+    if re.match(r"sample[-_. ]", stem, re.IGNORECASE):  # scene samples: `sample-grp-title`
+        return SAMPLE
+    # Bonus words after a film's year: `Title.2010.Teaser`, `Title (2010) Behind the Scenes`
+    # (`The.Interview.2014` keeps its title; an episode's title may be "The Interview").
+    named = re.search(r"(?<!\d)(?:19|20)\d{2}(?!\d)", stem)
+    if named is not None and not _has_episode_marks(stem):
+        bonus = _BONUS_WORDS.search(stem, named.end())
+        if bonus is not None:
+            return TRAILER if bonus["trailer"] else EXTRA
+    # Anime bonus material: creditless openings and endings, promotional videos, menus.
+    if re.search(r"[ ._-](?:NCOP|NCED|PV|CM|Menu|Creditless)(?:[ ._\d-]|$)", stem):
+        return EXTRA
     if near.extras is not None and title_key != _key(near.extras_folder):
         return near.extras
     return None
+
+
+_BONUS_WORDS = re.compile(
+    r"(?<=[ ._-])(?:(?P<trailer>teaser|trailer)|featurette|behind[ ._-]the[ ._-]scenes|"
+    r"making[ ._-]of|deleted[ ._-]scenes?|bloopers|gag[ ._-]reel|promo|interview)(?=[ ._-]|$)",
+    re.IGNORECASE,
+)
 
 
 def _key(text: object) -> str:
