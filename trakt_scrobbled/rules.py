@@ -12,6 +12,10 @@ phone clips, screen and call recordings, messenger exports, disc structure files
 videos), folders (only the show's folder and a season folder lend anything; folders above
 the library never do), Windows paths, `YYMMDD` dates, and mini-series `Part.1`.
 
+anitopy was measured too (133/138 on the corpus's fansub names read alone, against PTT's 119 and
+guessit's 100): with the rules below PTT reads all of them, so a third parser would only cost
+memory in the worker.
+
 Each rule is named by the class of names it serves, never by one file.
 """
 
