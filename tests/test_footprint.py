@@ -15,6 +15,9 @@ KEPT_OUT = (
     "guessit",
     "rebulk",
     "babelfish",
+    "PTT",
+    "regex",
+    "trakt_scrobbled.rules",
     "aiohttp",
     "yarl",
     "multidict",
@@ -22,8 +25,8 @@ KEPT_OUT = (
     "wsproto",
     "dbus_fast",
 )
-"""httpx-ws and wsproto load only when Plex live mode connects, dbus_fast only when [mpris] is on
-(or the first desktop notification goes out)."""
+"""The parsers live in the parse worker; httpx-ws and wsproto load only when a live mode connects,
+dbus_fast only when [mpris] is on (or the first desktop notification goes out)."""
 
 
 def test_the_daemon_modules_leave_the_heavy_libraries_out() -> None:

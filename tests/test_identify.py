@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.fake_trakt import FakeTrakt
+from tests.fake_trakt import Episode, FakeTrakt
 from trakt_scrobbled.events import Ids, MediaInfo, MediaType, TraktItem
 from trakt_scrobbled.identify import (
     Guess,
@@ -20,6 +20,7 @@ from trakt_scrobbled.identify import (
     Identifier,
     Override,
     identify_paths,
+    parse_any,
     parse_path,
 )
 from trakt_scrobbled.store import open_db
@@ -244,7 +245,12 @@ def searches(fake: FakeTrakt) -> list[tuple[str, dict[str, str]]]:
 
 
 def cache_rows(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
-    return list(conn.execute("SELECT key, value FROM identify_cache ORDER BY key"))
+    """The search answers cached (readings of names are cached too, under `parse|`)."""
+    return list(
+        conn.execute(
+            "SELECT key, value FROM identify_cache WHERE key NOT LIKE 'parse|%' ORDER BY key"
+        )
+    )
 
 
 async def test_movie_found_by_search_with_year(fake: FakeTrakt, identifier: Identifier) -> None:
@@ -258,7 +264,7 @@ async def test_movie_found_by_search_with_year(fake: FakeTrakt, identifier: Iden
 
     assert found.item == TraktItem(MediaType.MOVIE, matrix.ids, title="The Matrix", year=1999)
     assert found.reason is None and not found.retry_later
-    assert searches(fake) == [("/search/movie", {"query": "The Matrix", "years": "1999"})]
+    assert searches(fake) == [("/search/movie", {"query": "The Matrix", "years": "1998-2000"})]
     out = found.to_json()
     assert (out["type"], out["title"], out["year"]) == ("movie", "The Matrix", 1999)
     assert out["ids"] == matrix.ids.to_json()
@@ -266,7 +272,7 @@ async def test_movie_found_by_search_with_year(fake: FakeTrakt, identifier: Iden
 
 async def test_show_and_episode_numbers(fake: FakeTrakt, identifier: Identifier) -> None:
     fake.add_show("Breaking Bad Movie Special", 2020)
-    show = fake.add_show("Breaking Bad", 2008, tvdb=81189)
+    show = fake.add_show("Breaking Bad", 2008, tvdb=81189, episodes=[Episode(5, 14)])
 
     found = await identifier.identify(MediaInfo(path="/tv/Breaking.Bad.S05E14.720p.HDTV.mkv"))
 
@@ -283,16 +289,17 @@ async def test_show_and_episode_numbers(fake: FakeTrakt, identifier: Identifier)
 async def test_multi_episode_file_scrobbles_its_first_episode(
     fake: FakeTrakt, identifier: Identifier
 ) -> None:
-    show = fake.add_show("Show Name", 2010)
+    show = fake.add_show("Show Name", 2010, episodes=[Episode(1, 2), Episode(1, 3)])
     found = await identifier.identify(MediaInfo(path="Show.Name.S01E02E03.720p.mkv"))
     assert found.item is not None
     assert (found.item.show_ids, found.item.season, found.item.number) == (show.ids, 1, 2)
     assert found.guess is not None and found.guess.episodes == (2, 3)
+    assert found.episodes == (2, 3)
     assert found.to_json()["episodes"] == [2, 3]
 
 
 async def test_anime_absolute_number(fake: FakeTrakt, identifier: Identifier) -> None:
-    show = fake.add_show("One Piece", 1999)
+    show = fake.add_show("One Piece", 1999, episodes=[Episode(21, 1071, number_abs=1071)])
     found = await identifier.identify(
         MediaInfo(path="[SubsPlease] One Piece - 1071 (1080p) [ABCD1234].mkv")
     )
@@ -306,7 +313,7 @@ async def test_anime_absolute_number(fake: FakeTrakt, identifier: Identifier) ->
 async def test_player_metadata_without_ids_is_searched(
     fake: FakeTrakt, identifier: Identifier
 ) -> None:
-    show = fake.add_show("Breaking Bad", 2008)
+    show = fake.add_show("Breaking Bad", 2008, episodes=[Episode(5, 14)])
     plex = MediaInfo(
         title="Ozymandias",  # the episode's title: never searched
         year=2013,  # the episode's air year: not the show's
@@ -402,7 +409,8 @@ async def test_override_wins_over_player_ids_and_search(
 async def test_cache_hit_makes_no_second_request(
     fake: FakeTrakt, client: TraktClient, db: Path, clock: ManualClock
 ) -> None:
-    show = fake.add_show("Show Name", 2010)
+    eps = [Episode(1, 1), Episode(1, 2), Episode(2, 1)]
+    show = fake.add_show("Show Name", 2010, episodes=eps)
     conn = open_db(db)
     try:
         first = Identifier(client, conn, clock)
@@ -423,6 +431,57 @@ async def test_cache_hit_makes_no_second_request(
         (show.ids, 2, 1),
     ]
     assert searches(fake) == [("/search/show", {"query": "Show Name"})]
+
+
+class CountingParser:
+    """The real parsing, counted: a file seen before must cost no parse."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def parse(self, path: str, *, check_extension: bool) -> Guess:
+        self.calls += 1
+        return parse_any(path, check_extension=check_extension)
+
+
+async def test_a_file_seen_before_costs_no_parse(
+    fake: FakeTrakt, client: TraktClient, db: Path, clock: ManualClock
+) -> None:
+    fake.add_movie("The Matrix", 1999)
+    parser = CountingParser()
+    media = MediaInfo(path="/movies/The.Matrix.1999.mkv", duration=LONG)
+    conn = open_db(db)
+    try:
+        first = await Identifier(client, conn, clock, parser=parser).identify(media)
+        again = await Identifier(client, conn, clock, parser=parser).identify(media)
+    finally:
+        conn.close()
+    assert first.item is not None and again.item == first.item
+    assert parser.calls == 1
+
+
+async def test_an_episode_trakt_does_not_have_is_not_invented(
+    fake: FakeTrakt, identifier: Identifier
+) -> None:
+    fake.add_show("Show Name", 2010, episodes=[Episode(1, 1)])
+    fake.add_show("Anime Name", 2015, episodes=[Episode(1, n, number_abs=n) for n in (1, 2)])
+    fake.add_show("Other Anime", 2016, episodes=[Episode(1, n) for n in (1, 2, 3)])
+
+    found = await identifier.identify(MediaInfo(path="Show.Name.S07E21.mkv"))
+    beyond = await identifier.identify(MediaInfo(path="[Group] Anime Name - 205 [1080p].mkv"))
+    known = await identifier.identify(MediaInfo(path="[Group] Anime Name - 02 [1080p].mkv"))
+    by_position = await identifier.identify(MediaInfo(path="[Group] Other Anime - 03 [720p].mkv"))
+    past_the_end = await identifier.identify(MediaInfo(path="[Group] Other Anime - 04.mkv"))
+
+    assert found.item is None
+    assert found.reason == "no S07E21 of Show Name on Trakt"
+    assert found.to_json()["type"] == "unknown"
+    assert (
+        beyond.item is None and beyond.reason == "no episode 205 (absolute) of Anime Name on Trakt"
+    )
+    assert known.item is not None and known.item.number_abs == 2
+    assert by_position.item is not None and by_position.item.number_abs == 3
+    assert past_the_end.item is None
 
 
 async def test_cached_miss_until_it_expires(
@@ -449,7 +508,7 @@ async def test_cached_miss_until_it_expires(
     assert len(searches(fake)) == asked + 1
 
 
-async def test_year_off_by_one_is_found_without_the_year_filter(
+async def test_year_off_by_one_is_found_within_the_year_range(
     fake: FakeTrakt, identifier: Identifier
 ) -> None:
     heat = fake.add_movie("Heat", 1995)
@@ -461,10 +520,8 @@ async def test_year_off_by_one_is_found_without_the_year_filter(
     assert off_by_one.item is not None and off_by_one.item.ids == heat.ids
     assert other_decade.item is None and other_decade.reason == "not found on Trakt"
     assert searches(fake) == [
-        ("/search/movie", {"query": "Heat", "years": "1994"}),
-        ("/search/movie", {"query": "Heat"}),
-        ("/search/movie", {"query": "Heat", "years": "1986"}),
-        ("/search/movie", {"query": "Heat"}),
+        ("/search/movie", {"query": "Heat", "years": "1993-1995"}),
+        ("/search/movie", {"query": "Heat", "years": "1985-1987"}),
     ]
 
 
@@ -550,9 +607,18 @@ async def test_offline_identifies_only_from_ids(
     assert with_ids.item == TraktItem(MediaType.MOVIE, Ids(imdb="tt0133093"))
 
 
-async def test_identify_paths_offline_and_online(fake: FakeTrakt, identifier: Identifier) -> None:
+def _files(folder: Path, *names: str) -> list[str]:
+    folder.mkdir()
+    for name in names:
+        (folder / name).touch()
+    return [str(folder / name) for name in names]
+
+
+async def test_identify_paths_offline_and_online(
+    fake: FakeTrakt, identifier: Identifier, tmp_path: Path
+) -> None:
     movie = fake.add_movie("The Matrix", 1999)
-    paths = ["/movies/The.Matrix.1999.mkv", "/movies/sample.mkv"]
+    paths = _files(tmp_path / "movies", "The.Matrix.1999.mkv", "sample.mkv")
 
     offline = await identify_paths(paths, None)
     online = await identify_paths(paths, identifier)
@@ -561,7 +627,7 @@ async def test_identify_paths_offline_and_online(fake: FakeTrakt, identifier: Id
     assert offline[0]["ids"] is None
     assert online[0] == {
         **NULLS,
-        "path": "/movies/The.Matrix.1999.mkv",
+        "path": paths[0],
         "type": "movie",
         "title": "The Matrix",
         "year": 1999,
@@ -569,6 +635,16 @@ async def test_identify_paths_offline_and_online(fake: FakeTrakt, identifier: Id
     }
     assert online[1]["reason"] == "sample"
     json.dumps(online)
+
+
+async def test_identify_paths_says_directories_and_missing_files(
+    identifier: Identifier, tmp_path: Path
+) -> None:
+    missing = str(tmp_path / "The.Matrix.1999.mkv")
+    online = await identify_paths([str(tmp_path), missing], identifier)
+    offline = await identify_paths([str(tmp_path), missing], None, offline=True)
+    assert [o["reason"] for o in online] == ["a directory, not a file", "no such file"]
+    assert [o["type"] for o in offline] == ["unknown", "movie"]  # names need not exist offline
 
 
 def test_identification_without_item_says_why() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -694,7 +695,8 @@ def cmd_identify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     results = asyncio.run(_identify(args.paths, config, paths, offline=args.offline))
     for result in results:
         print(json.dumps(result) if args.json else _describe_identity(result))
-    return EXIT_OK
+    # Non-zero when nothing was identified: scripts can tell "this would never scrobble".
+    return EXIT_OK if any(r.get("type") != "unknown" for r in results) else 1
 
 
 async def _identify(
@@ -708,7 +710,25 @@ async def _identify(
     from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
 
     if offline:
-        return await identify_paths(raw_paths, None)
+        # The daemon's overrides and cache, without asking Trakt; a missing or unreadable
+        # state database is no reason to refuse parsing names.
+        conn = None
+        if paths.db_file.exists():
+            with contextlib.suppress(StoreError):
+                conn = open_db(paths.db_file)
+        if conn is None:
+            return await identify_paths(raw_paths, None, offline=True)
+        try:
+            identifier = Identifier(
+                None,
+                conn,
+                SystemClock(),
+                overrides=app.overrides_of(config),
+                min_duration=config.scrobble.min_duration,
+            )
+            return await identify_paths(raw_paths, identifier, offline=True)
+        finally:
+            conn.close()
     if not config.trakt.client_id:
         raise UserError(
             "identify asks Trakt and needs [trakt] client_id (or TRAKT_CLIENT_ID); "
@@ -752,6 +772,9 @@ def _describe_identity(result: Mapping[str, object]) -> str:
             what += " (episodes " + ", ".join(str(e) for e in episodes) + ")"
     else:
         what = f"not scrobbled: {result.get('reason') or 'unknown'}"
+        rejected = result.get("rejected")
+        if isinstance(rejected, list):
+            what += "".join(f"\n    rejected: {r}" for r in rejected)
     ids = result.get("ids")
     if isinstance(ids, dict) and ids:
         what += "  [" + " ".join(f"{k}={v}" for k, v in ids.items()) + "]"

@@ -2,23 +2,26 @@
 
 Order (DESIGN.md, "Identification order"): user overrides win; then ids the player gives
 (episode ids before show ids + numbers); then ids written in the path (`{imdb-tt…}`); then the
-title (the player's, or guessit's reading of the file name and its folders) searched on Trakt,
-with every answer, found or not, cached in `identify_cache` so a show is searched once.
-Trailers, samples, extras and short files are never identified. When Trakt cannot be reached the
-answer says `retry_later` and nothing is cached: an outage never costs a watch.
+title (the player's, or `rules.py`'s reading of the file name and its folders) searched on
+Trakt, with every answer, found or not, cached in `identify_cache` so a show is searched once.
+A search answer is taken only when it is what was parsed (the title or a Trakt alias, the year
+within one, the episode known to Trakt): Trakt's top score is not an identification.
+Trailers, samples, extras, short files and what is not media (camera clips, recordings, disc
+structure files) are never identified. When Trakt cannot be reached the answer says
+`retry_later` and nothing is cached: an outage never costs a watch.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import contextlib
 import json
 import logging
 import os
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 from pathlib import PurePosixPath
@@ -30,6 +33,7 @@ from trakt_scrobbled.events import Ids, MediaInfo, MediaType, TraktItem
 from trakt_scrobbled.trakt.client import TraktClient, TraktResponse
 from trakt_scrobbled.trakt.errors import (
     Forbidden,
+    NotFound,
     RateLimited,
     ServerError,
     TraktError,
@@ -46,7 +50,9 @@ __all__ = [
     "Identifier",
     "Override",
     "identify_paths",
+    "ids_in",
     "parse_path",
+    "split_url",
 ]
 
 # Reasons, as users read them in `identify` and `status`.
@@ -62,6 +68,9 @@ UNREACHABLE = "Trakt unreachable"
 DAILY_UNSUPPORTED = "daily shows not supported yet"
 OFFLINE = "offline: not searched on Trakt"
 
+RULES_VERSION = 2
+"""Bumped when recognition changes what a name means: cached readings of names are redone."""
+
 EXCLUDED_REASONS = frozenset({SAMPLE, TRAILER, EXTRA})
 """Never scrobbled, whatever ids or overrides say."""
 
@@ -74,37 +83,6 @@ VIDEO_EXTENSIONS = frozenset(
     }
 )  # fmt: skip
 
-# Folders that hold a movie's or show's bonus material (Plex, Jellyfin, Kodi conventions).
-_EXTRA_FOLDERS: dict[str, str] = {
-    "sample": SAMPLE,
-    "samples": SAMPLE,
-    "trailer": TRAILER,
-    "trailers": TRAILER,
-    "extra": EXTRA,
-    "extras": EXTRA,
-    "featurette": EXTRA,
-    "featurettes": EXTRA,
-    "behind the scenes": EXTRA,
-    "deleted scenes": EXTRA,
-    "interviews": EXTRA,
-    "bonus": EXTRA,
-    "bonus features": EXTRA,
-    "special features": EXTRA,
-}
-_EXTRA_FOLDER_DEPTH = 3
-"""How many folders above the file are looked at for `_EXTRA_FOLDERS`."""
-
-# Plex's local-extras suffixes: `Movie (2010)-trailer.mkv`.
-_EXTRA_SUFFIX = re.compile(
-    r"-(?:(?P<trailer>trailer)|(?P<sample>sample)|"
-    r"behindthescenes|deleted|featurette|interview|scene|short|other|extra)$",
-    re.IGNORECASE,
-)
-_GUESSIT_OTHER = {"Trailer": TRAILER, "Sample": SAMPLE, "Extras": EXTRA}
-_GENERIC_TITLES = frozenset(
-    {"movie", "video", "film", "episode", "file", "sample", "trailer", "extra", "title"}
-)
-_DISC_FILES = {("video_ts", "video_ts"), ("bdmv", "index"), ("bdmv", "movieobject")}
 _ID_TAG = re.compile(r"[\[{](imdb|tmdb|tvdb)(?:id)?[-=]([a-z0-9]+)[\]}]", re.IGNORECASE)
 _IMDB = re.compile(r"tt\d{7,}")
 _SEARCH_SPECIALS = re.compile(r"""[+\-&|!(){}\[\]^"~*?:/\\]+""")
@@ -178,68 +156,14 @@ def parse_path(path: str) -> Guess:
 
 
 def _parse(path: str, *, check_extension: bool) -> Guess:
-    # guessit costs ~8 MB and builds its rules on first use: the daemon parses in a child
-    # process (parse_worker) so that it never loads it.
-    from guessit import guessit
-    from guessit.api import GuessitException
+    # The parsers cost ~15 MB and build their rules on first use: the daemon parses in a child
+    # process (parse_worker) so that it never loads them.
+    from trakt_scrobbled.rules import parse
 
-    shown, local = _split_url(path)
-    if local is None:
-        return Guess(shown, reason=NOT_A_VIDEO)
-    pure = _strip_disc_structure(PurePosixPath(local))
-    if check_extension and not _is_video_name(pure.name):
-        return Guess(shown, reason=NOT_A_VIDEO)
-    try:
-        found = guessit(str(pure))
-    except GuessitException as err:  # guessit's own bugs: treat the name as unreadable
-        log.debug("guessit failed on %s: %s", shown, err)
-        return Guess(shown, reason=NO_TITLE)
-
-    excluded = _excluded(pure, found)
-    title = _first(found.get("title"), str)
-    if title is not None:
-        title = " ".join(title.split()) or None
-    if title is not None and title.casefold() in _GENERIC_TITLES:
-        title = None
-    year = _year(_first(found.get("year"), int))
-    ids = _ids_of(found, str(pure))
-    if excluded is not None:
-        return Guess(shown, title=title, year=year, reason=excluded, ids=ids)
-    is_episode = found.get("type") == "episode"
-    if not is_episode and title is not None:
-        return Guess(shown, MediaType.MOVIE, title, year, ids=ids)
-
-    season = _first(found.get("season"), int)
-    numbers = tuple(sorted({n for n in _all(found.get("episode"), int) if n >= 0}))
-    date = _date(found.get("date"))
-    if season is not None and year == season:
-        year = None  # `Show.S2024E05`: the season is a year, not the show's first year
-    absolute = _first(found.get("absolute_episode"), int)
-    if season is None and numbers and date is None:
-        absolute, numbers = numbers[0], ()
-    episode = numbers[0] if numbers else None
-    reason = None
-    if title is None:
-        reason = NO_TITLE
-    elif episode is None and absolute is None and date is None:
-        reason = NO_EPISODE_NUMBER
-    return Guess(
-        shown,
-        MediaType.EPISODE if reason is None else MediaType.UNKNOWN,
-        title,
-        year,
-        # Numbers are kept even without a title: an override for the folder can use them.
-        season=season if episode is not None or reason is not None else None,
-        episode=episode,
-        episodes=numbers,
-        absolute=absolute,
-        date=date,
-        reason=reason,
-        ids=ids,
-    )
+    return parse(path, check_extension=check_extension)
 
 
-def _split_url(path: str) -> tuple[str, str | None]:
+def split_url(path: str) -> tuple[str, str | None]:
     """(what to show, the local-looking path to parse or None): URLs lose query and credentials.
 
     A query string can carry a token (`?X-Plex-Token=…`); it must never reach a log or output.
@@ -260,43 +184,6 @@ def _split_url(path: str) -> tuple[str, str | None]:
     return shown, local
 
 
-def _strip_disc_structure(path: PurePosixPath) -> PurePosixPath:
-    """`Movie (1999)/VIDEO_TS/VIDEO_TS.IFO` names the movie by its folder, not its file."""
-    parent = path.parent
-    if (parent.name.casefold(), path.stem.casefold()) in _DISC_FILES and parent.parent.name:
-        return parent.parent
-    return path
-
-
-def _is_video_name(name: str) -> bool:
-    """False only for names with a known non-video-looking extension (`.srt`, `.mp3`, `.nfo`)."""
-    ext = PurePosixPath(name).suffix.lower().lstrip(".")
-    if ext in VIDEO_EXTENSIONS:
-        return True
-    # Names without a real extension (a player's title, a folder) are parsed as they are.
-    return not re.fullmatch(r"[a-z][a-z0-9]{1,4}", ext)
-
-
-def _excluded(path: PurePosixPath, found: dict[str, Any]) -> str | None:
-    title = _first(found.get("title"), str)
-    title_key = _title_key(title) if title is not None else None
-    for other in _all(found.get("other"), str):
-        reason = _GUESSIT_OTHER.get(other)
-        # The show "Extras" lives in a folder called Extras: that word is its title.
-        if reason is not None and title_key != _title_key(other):
-            return reason
-    match = _EXTRA_SUFFIX.search(path.stem)
-    if match is not None:
-        return TRAILER if match["trailer"] else SAMPLE if match["sample"] else EXTRA
-    if path.stem.casefold() in ("sample", "trailer"):
-        return path.stem.casefold()
-    for folder in list(path.parents)[:_EXTRA_FOLDER_DEPTH]:
-        reason = _EXTRA_FOLDERS.get(" ".join(folder.name.casefold().split()))
-        if reason is not None and title_key != _title_key(folder.name):
-            return reason
-    return None
-
-
 def _all(value: object, kind: type[_T]) -> list[_T]:
     """guessit answers a value or a list of values; bools are never numbers."""
     items = value if isinstance(value, list) else [value]
@@ -308,16 +195,8 @@ def _first(value: object, kind: type[_T]) -> _T | None:
     return items[0] if items else None
 
 
-def _year(year: int | None) -> int | None:
-    return year if year is not None and 1870 <= year <= 2200 else None
-
-
-def _date(value: object) -> str | None:
-    first = _first(value, dt.date)
-    return first.isoformat() if first is not None else None
-
-
-def _ids_of(found: dict[str, Any], path: str) -> Ids | None:
+def ids_in(found: dict[str, Any], path: str) -> Ids | None:
+    """Ids written in a path (`{imdb-tt…}`, `[tmdbid-…]`) or found there by guessit."""
     imdb = _first(found.get("imdb_id"), str)
     tmdb = _first(found.get("tmdb_id"), int)
     tvdb = _first(found.get("tvdb_id"), int)
@@ -356,6 +235,11 @@ class Override:
             raise ValueError("an override needs ids")
 
     def matches(self, path: str) -> bool:
+        # Players give absolute paths; `identify` may be given a relative one.
+        if "://" not in path and not os.path.isabs(path) and not re.match(r"^[A-Za-z]:\\", path):
+            return fnmatchcase(path, self.pattern) or fnmatchcase(
+                os.path.abspath(path), self.pattern
+            )
         return fnmatchcase(path, self.pattern)
 
 
@@ -368,6 +252,19 @@ class Identification:
     """What the path (or, lacking one, the title) says, with the movie's or show's ids if known."""
     reason: str | None = None
     retry_later: bool = False
+    rejected: tuple[str, ...] = ()
+    """Trakt's answers that were not taken, and why (`identify` shows them)."""
+
+    @property
+    def episodes(self) -> tuple[int, ...]:
+        """Every episode number of the file (`S01E01E02` -> 1, 2); one for a plain episode,
+        none for a movie or an unidentified file. The item itself is the first of them."""
+        item = self.item
+        if item is None or item.number is None:
+            return ()
+        if self.guess is not None and item.number in self.guess.episodes:
+            return self.guess.episodes
+        return (item.number,)
 
     @property
     def episodes(self) -> tuple[int, ...]:
@@ -382,6 +279,8 @@ class Identification:
             if self.reason is not None:
                 out["type"] = MediaType.UNKNOWN.value
                 out["reason"] = self.reason
+            if self.rejected:
+                out["rejected"] = list(self.rejected)
             return out
         out["type"] = item.media_type.value
         out["reason"] = None
@@ -436,7 +335,8 @@ def parse_any(path: str, *, check_extension: bool) -> Guess:
 class Identifier:
     """Turns what a player knows into a Trakt item; see the module docstring for the order.
 
-    `client` None means offline: only overrides, player ids and ids in the path identify.
+    `client` None means offline: only overrides, player ids, ids in the path and answers
+    already cached identify.
     """
 
     def __init__(
@@ -481,7 +381,16 @@ class Identifier:
         source = media.path or (media.title if media.media_type is MediaType.UNKNOWN else None)
         if not source:
             return None
-        return await self._parser.parse(source, check_extension=bool(media.path))
+        # A file seen before costs no parse (and no parsing process): its reading is cached
+        # under the rules' version, so better rules read it again.
+        key = f"parse|{RULES_VERSION}|{int(bool(media.path))}|{source}"
+        raw = self._cache_raw(key)
+        if raw is not None:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                return Guess.from_json(json.loads(raw))
+        guess = await self._parser.parse(source, check_extension=bool(media.path))
+        self._cache_put_raw(key, json.dumps(guess.to_json()), self._cache_ttl)
+        return guess
 
     async def _from_search(self, media: MediaInfo, guess: Guess | None) -> Identification:
         query = _query_of(media, guess)
@@ -489,10 +398,19 @@ class Identifier:
             reason = guess.reason if guess is not None and guess.reason else NO_TITLE
             return Identification(None, guess, reason)
         kind, title, year = query
+        rejected: list[str] = []
         if self._client is None:
-            return Identification(None, guess, OFFLINE)
+            hit, cached = self._cache_get(_search_key(kind, title, year))
+            if not hit or cached is None:
+                return Identification(None, guess, OFFLINE)
         try:
-            found = await self._search(self._client, kind, title, year)
+            found = await self._search(self._client, kind, title, year, rejected)
+            if found is not None and kind == "show":
+                answer = _episode_of(found.ids, found.title, media, guess)
+                missing = await self._missing_episode(self._client, answer.item)
+                if missing is not None:
+                    return Identification(None, answer.guess, missing)
+                return answer
         except (TransportError, ServerError, RateLimited) as err:
             log.debug("search for %r not done: %s", title, err)
             return Identification(None, guess, UNREACHABLE, retry_later=True)
@@ -502,25 +420,123 @@ class Identifier:
         except TraktError as err:
             return Identification(None, guess, f"Trakt search failed: {err}")
         if found is None:
-            return Identification(None, guess, NOT_FOUND)
-        if kind == "movie":
-            item = TraktItem(MediaType.MOVIE, found.ids, title=found.title, year=found.year)
-            return Identification(item, _with_ids(guess, found.ids))
-        return _episode_of(found.ids, found.title, media, guess)
+            return Identification(None, guess, NOT_FOUND, rejected=tuple(rejected))
+        item = TraktItem(MediaType.MOVIE, found.ids, title=found.title, year=found.year)
+        return Identification(item, _with_ids(guess, found.ids))
 
     async def _search(
-        self, client: TraktClient, kind: str, title: str, year: int | None
+        self,
+        client: TraktClient | None,
+        kind: str,
+        title: str,
+        year: int | None,
+        rejected: list[str],
     ) -> _Found | None:
-        key = f"{kind}|{_title_key(title)}|{year or ''}"
+        key = _search_key(kind, title, year)
         async with self._search_lock:
             hit, found = self._cache_get(key)
-            if hit:
+            if hit or client is None:
                 return found
-            found = await _search_trakt(client, kind, title, year)
+            found = await _search_trakt(client, kind, title, year, rejected, self._aliases)
             self._cache_put(key, found)
         if found is None:
             log.info("no %s called %r (%s) on Trakt", kind, title, year or "any year")
         return found
+
+    async def _aliases(self, client: TraktClient, kind: str, found: _Found) -> list[str]:
+        """Trakt's other titles for a movie or show (`/movies/:id/aliases`), cached."""
+        ident = found.ids.trakt or found.ids.slug
+        if ident is None:
+            return []
+        key = f"aliases|{kind}|{ident}"
+        raw = self._cache_raw(key)
+        if raw is not None:
+            try:
+                cached = json.loads(raw)
+            except ValueError:
+                cached = None
+            if isinstance(cached, list):
+                return [t for t in cached if isinstance(t, str)]
+        try:
+            resp = await client.get(f"/{kind}s/{ident}/aliases")
+            entries = resp.data if isinstance(resp.data, list) else []
+        except NotFound:
+            entries = []
+        titles = [
+            e["title"] for e in entries if isinstance(e, dict) and isinstance(e.get("title"), str)
+        ]
+        self._cache_put_raw(key, json.dumps(titles), self._cache_ttl)
+        return titles
+
+    async def _missing_episode(
+        self, client: TraktClient | None, item: TraktItem | None
+    ) -> str | None:
+        """Why Trakt has no such episode of the show, or None when it has (or cannot say)."""
+        if item is None or item.show_ids is None:
+            return None
+        ident = item.show_ids.trakt or item.show_ids.slug
+        if ident is None:
+            return None
+        if item.number is not None and item.season is not None:
+            key = f"episode|{ident}|{item.season}|{item.number}"
+            path = f"/shows/{ident}/seasons/{item.season}/episodes/{item.number}"
+            known = await self._cached_exists(client, key, path, None)
+            what = f"S{item.season:02}E{item.number:02}"
+        elif item.number_abs is not None:
+            key = f"absolute|{ident}|{item.number_abs}"
+            path = f"/shows/{ident}/seasons"
+            known = await self._cached_exists(client, key, path, item.number_abs)
+            what = f"episode {item.number_abs} (absolute)"
+        else:
+            return None
+        if known is not False:
+            return None
+        return f"no {what} of {item.show_title or 'this show'} on Trakt"
+
+    async def _cached_exists(
+        self, client: TraktClient | None, key: str, path: str, absolute: int | None
+    ) -> bool | None:
+        """Whether Trakt has the episode (cached); None when it cannot be asked now."""
+        raw = self._cache_raw(key)
+        if raw is not None:
+            return raw == "1"
+        if client is None:
+            return None
+        try:
+            if absolute is None:
+                await client.get(path)
+                exists = True
+            else:
+                resp = await client.get(path, {"extended": "full,episodes"})
+                exists = _has_absolute(resp.data, absolute)
+        except NotFound:
+            exists = False
+        self._cache_put_raw(
+            key, "1" if exists else "0", self._cache_ttl if exists else self._miss_ttl
+        )
+        return exists
+
+    def _cache_raw(self, key: str) -> str | None:
+        try:
+            row = self._conn.execute(
+                "SELECT value, expires_at FROM identify_cache WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.Error:
+            return None
+        if row is None or row[0] is None or float(row[1]) <= self._clock.time():
+            return None
+        return str(row[0])
+
+    def _cache_put_raw(self, key: str, value: str, ttl: float) -> None:
+        try:
+            self._conn.execute(
+                "INSERT INTO identify_cache (key, value, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value, "
+                "expires_at = excluded.expires_at",
+                (key, value, self._clock.time() + ttl),
+            )
+        except sqlite3.Error as err:
+            log.warning("identification cache not written: %s", err)
 
     def _cache_get(self, key: str) -> tuple[bool, _Found | None]:
         try:
@@ -571,28 +587,71 @@ class Identifier:
             log.warning("identification cache not written: %s", err)
 
 
+NOT_A_FILE = "a directory, not a file"
+NO_SUCH_FILE = "no such file"
+
+
 async def identify_paths(
-    paths: Iterable[str], identifier: Identifier | None
+    paths: Iterable[str], identifier: Identifier | None, *, offline: bool = False
 ) -> list[dict[str, Any]]:
     """`identify PATH...`: one `--json` object per path; `identifier` None parses names only.
 
-    Relative paths are made absolute (without touching the file system) so that their folders
-    count and overrides see the path they would see from a player.
+    Paths are parsed as given: the working directory's folders never lend a name (overrides
+    still see the absolute path). A directory is said as such; a missing file too, unless
+    `offline` (names only: the paths need not exist). `offline` answers what the name says,
+    or what the cache and overrides say, as the daemon would.
     """
     out: list[dict[str, Any]] = []
-    for raw in paths:
-        path = _absolute(raw)
+    for path in paths:
+        problem = await asyncio.to_thread(
+            _file_problem, path, must_exist=not offline and identifier is not None
+        )
+        if problem is not None:
+            out.append(Guess(path, reason=problem).to_json())
+            continue
         if identifier is None:
             guess = await asyncio.to_thread(parse_path, path)
             out.append(guess.to_json())
+            continue
+        found = await identifier.identify(MediaInfo(path=path))
+        if found.item is None and found.reason == OFFLINE and found.guess is not None:
+            out.append(found.guess.to_json())  # offline: what the name says
         else:
-            out.append((await identifier.identify(MediaInfo(path=path))).to_json())
+            out.append(found.to_json())
     return out
 
 
-def _absolute(path: str) -> str:
-    """No file-system access beyond the working directory's name: the file need not exist."""
-    return path if "://" in path else os.path.abspath(path)
+def _file_problem(path: str, *, must_exist: bool) -> str | None:
+    if "://" in path:
+        return None
+    if os.path.isdir(path):
+        return NOT_A_FILE
+    if must_exist and not os.path.exists(path):
+        return NO_SUCH_FILE
+    return None
+
+
+def _has_absolute(seasons: object, number: int) -> bool:
+    """Whether a show's `/seasons?extended=full,episodes` has this absolute number: by
+    `number_abs`, or, where Trakt gives none, by the position among regular episodes."""
+    if not isinstance(seasons, list):
+        return False
+    regular = 0
+    with_abs = False
+    for season in seasons:
+        if not isinstance(season, dict) or not isinstance(season.get("episodes"), list):
+            continue
+        for ep in season["episodes"]:
+            if not isinstance(ep, dict):
+                continue
+            value = ep.get("number_abs")
+            if isinstance(value, int) and not isinstance(value, bool):
+                with_abs = True
+                if value == number:
+                    return True
+            if season.get("number") != 0:
+                regular += 1
+    return not with_abs and 0 < number <= regular
 
 
 def _from_override(override: Override, media: MediaInfo, guess: Guess | None) -> Identification:
@@ -692,24 +751,65 @@ def _with_ids(guess: Guess | None, ids: Ids) -> Guess | None:
     return replace(guess, ids=ids)
 
 
-async def _search_trakt(
-    client: TraktClient, kind: str, title: str, year: int | None
-) -> _Found | None:
-    """`GET /search/{movie|show}` with the year; without it only if the year found nothing.
+def _search_key(kind: str, title: str, year: int | None) -> str:
+    return f"{kind}|{_title_key(title)}|{year or ''}"
 
-    Without the year filter only an exact title within a year of ours is accepted: a remake
-    or a namesake from another decade is worse than no match.
+
+AliasLookup = Callable[[TraktClient, str, _Found], Awaitable[list[str]]]
+
+_ALIAS_LOOKUPS = 5
+"""How many of Trakt's answers (best score first) have their aliases read."""
+
+
+async def _search_trakt(
+    client: TraktClient,
+    kind: str,
+    title: str,
+    year: int | None,
+    rejected: list[str],
+    aliases: AliasLookup,
+) -> _Found | None:
+    """`GET /search/{movie|show}`, and an answer only when it is what we searched for.
+
+    Trakt's top score for a few words is not an identification: an answer is taken when its
+    title, or one of its aliases, is ours (compared without case, accents or punctuation), and
+    its year within one of ours when we have one. Everything else lands in `rejected`.
     """
-    query = " ".join(_SEARCH_SPECIALS.sub(" ", title).split()) or title
+    # `The Office US`: Trakt calls it "The Office"; the country tells namesakes apart.
+    country = _COUNTRY_SUFFIX.match(title)
+    bare = country["title"] if country is not None else title
+    query = " ".join(_SEARCH_SPECIALS.sub(" ", bare).split()) or bare
     params: dict[str, str | int] = {"query": query}
     if year is not None:
-        params["years"] = year
+        params["years"] = f"{year - 1}-{year + 1}"
     results = _results(await client.get(f"/search/{kind}", params), kind)
-    best = _best(results, title, year, strict=False)
-    if best is None and year is not None and not results:
-        results = _results(await client.get(f"/search/{kind}", {"query": query}), kind)
-        best = _best(results, title, year, strict=True)
-    return best
+    best = _best(results, title, year)
+    if best is None and country is not None:
+        namesakes = [f for f in results if f.title and _title_key(f.title) == _title_key(bare)]
+        namesakes = [f for f in namesakes if _year_ok(f.year, year)]
+        if len(namesakes) == 1:
+            return namesakes[0]
+    if best is not None:
+        return best
+    want = _title_key(title)
+    looked = 0
+    for found in sorted(results, key=lambda f: -f.score):
+        if not _year_ok(found.year, year):
+            rejected.append(f"{found.title} ({found.year}): year not within one of {year}")
+            continue
+        if looked < _ALIAS_LOOKUPS:
+            looked += 1
+            if any(_title_key(a) == want for a in await aliases(client, kind, found)):
+                return found
+        rejected.append(f"{found.title} ({found.year}): title is not {title!r} nor an alias")
+    return None
+
+
+_COUNTRY_SUFFIX = re.compile(r"^(?P<title>.+?)[ ._]+\(?(?:US|UK|AU|NZ|CA)\)?$")
+
+
+def _year_ok(found: int | None, want: int | None) -> bool:
+    return want is None or (found is not None and abs(found - want) <= 1)
 
 
 def _results(resp: TraktResponse, kind: str) -> list[_Found]:
@@ -735,25 +835,18 @@ def _results(resp: TraktResponse, kind: str) -> list[_Found]:
     return out
 
 
-def _best(results: list[_Found], title: str, year: int | None, *, strict: bool) -> _Found | None:
-    """Exact title and year first, then exact title a year off (or any year when we have none),
-    then (unless `strict`) Trakt's top score."""
+def _best(results: list[_Found], title: str, year: int | None) -> _Found | None:
+    """The answer whose title is ours: the same year first, then a year off (or any year when
+    we have none); Trakt's score only breaks ties."""
     ranked = sorted(results, key=lambda f: -f.score)  # stable: Trakt's order breaks ties
     want = _title_key(title)
     exact = [f for f in ranked if f.title is not None and _title_key(f.title) == want]
     if year is None:
-        if exact:
-            return exact[0]
-    else:
-        for f in exact:
-            if f.year == year:
-                return f
-        for f in exact:
-            if f.year is not None and abs(f.year - year) <= 1:
-                return f
-    if strict or not ranked:
-        return None
-    return ranked[0]
+        return exact[0] if exact else None
+    for f in exact:
+        if f.year == year:
+            return f
+    return next((f for f in exact if _year_ok(f.year, year)), None)
 
 
 def _title_key(title: str) -> str:

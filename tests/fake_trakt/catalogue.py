@@ -36,6 +36,8 @@ class Movie:
     title: str
     year: int | None
     ids: Ids
+    aliases: tuple[tuple[str, str], ...] = ()
+    """(title, country) pairs, as `/movies/:id/aliases` lists them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,8 @@ class Show:
     year: int | None
     ids: Ids
     episodes: tuple[Episode, ...] = ()
+    aliases: tuple[tuple[str, str], ...] = ()
+    """(title, country) pairs, as `/shows/:id/aliases` lists them."""
 
     def episode(self, season: int, number: int) -> ShowEpisode:
         """The episode by its numbers, paired with its show (what history and scrobbles hold)."""
@@ -168,6 +172,11 @@ def _score(query: str, text: str) -> float | None:
     return round(100.0 * matched / len(qw), 4) if matched else None
 
 
+def _best_score(query: str, texts: Iterable[str]) -> float | None:
+    """Trakt searches a title and its aliases (the blueprint's search fields)."""
+    return max((sc for sc in (_score(query, t) for t in texts) if sc is not None), default=None)
+
+
 def _year_filter(years: str | None) -> tuple[int, int] | None:
     if not years:
         return None
@@ -198,15 +207,28 @@ class Catalogue:
         self._next_trakt += 1
         return self._next_trakt - 1
 
-    def add_movie(self, title: str, year: int | None, ids: Ids | None = None) -> Movie:
+    def add_movie(
+        self,
+        title: str,
+        year: int | None,
+        ids: Ids | None = None,
+        aliases: Iterable[tuple[str, str]] = (),
+    ) -> Movie:
         ids = ids or Ids()
         slug = ids.slug or _slugify(f"{title} {year}" if year else title)
-        movie = Movie(title, year, replace(ids, trakt=self._trakt_id(ids.trakt), slug=slug))
+        movie = Movie(
+            title, year, replace(ids, trakt=self._trakt_id(ids.trakt), slug=slug), tuple(aliases)
+        )
         self._movies.append(movie)
         return movie
 
     def add_show(
-        self, title: str, year: int | None, ids: Ids | None = None, episodes: Iterable[Episode] = ()
+        self,
+        title: str,
+        year: int | None,
+        ids: Ids | None = None,
+        episodes: Iterable[Episode] = (),
+        aliases: Iterable[tuple[str, str]] = (),
     ) -> Show:
         ids = ids or Ids()
         full_ids = replace(ids, trakt=self._trakt_id(ids.trakt), slug=ids.slug or _slugify(title))
@@ -218,7 +240,7 @@ class Catalogue:
             )
             for ep in episodes
         )
-        show = Show(title, year, full_ids, eps)
+        show = Show(title, year, full_ids, eps, tuple(aliases))
         self._shows.append(show)
         return show
 
@@ -227,7 +249,8 @@ class Catalogue:
         if not isinstance(data, dict):
             raise ValueError("a catalogue is a JSON object with 'movies' and 'shows' lists")
         for m in data.get("movies", []):
-            self.add_movie(m["title"], m.get("year"), Ids.from_json(m.get("ids")))
+            aliases = [(a["title"], a.get("country", "us")) for a in m.get("aliases", [])]
+            self.add_movie(m["title"], m.get("year"), Ids.from_json(m.get("ids")), aliases)
         for s in data.get("shows", []):
             eps = [
                 Episode(
@@ -239,7 +262,8 @@ class Catalogue:
                 )
                 for e in s.get("episodes", [])
             ]
-            self.add_show(s["title"], s.get("year"), Ids.from_json(s.get("ids")), eps)
+            aliases = [(a["title"], a.get("country", "us")) for a in s.get("aliases", [])]
+            self.add_show(s["title"], s.get("year"), Ids.from_json(s.get("ids")), eps, aliases)
 
     def load_file(self, path: Path) -> None:
         self.load(json.loads(path.read_text(encoding="utf-8")))
@@ -291,12 +315,12 @@ class Catalogue:
         hits: list[SearchHit] = []
         if SearchType.MOVIE in types:
             for m in self._movies:
-                score = _score(query, m.title)
+                score = _best_score(query, [m.title, *(t for t, _ in m.aliases)])
                 if score is not None and year_ok(m.year):
                     hits.append(SearchHit(SearchType.MOVIE, score, m))
         if SearchType.SHOW in types:
             for s in self._shows:
-                score = _score(query, s.title)
+                score = _best_score(query, [s.title, *(t for t, _ in s.aliases)])
                 if score is not None and year_ok(s.year):
                     hits.append(SearchHit(SearchType.SHOW, score, s))
         if SearchType.EPISODE in types:
@@ -337,6 +361,13 @@ class Catalogue:
                 if getattr(se.episode.ids, id_type) == want
             ]
         return hits
+
+    def find_movie_by_path_id(self, value: str) -> Movie | None:
+        """A movie by the `{id}` of a `/movies/{id}/...` URL: trakt id, slug or IMDB id."""
+        for m in self._movies:
+            if value in (str(m.ids.trakt), m.ids.slug, m.ids.imdb):
+                return m
+        return None
 
     def find_show_by_path_id(self, value: str) -> Show | None:
         """A show by the `{id}` of a `/shows/{id}/...` URL: trakt id, slug or IMDB id."""

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -219,11 +220,12 @@ class FakeTrakt:
         slug: str | None = None,
         imdb: str | None = None,
         tmdb: int | None = None,
+        aliases: Iterable[tuple[str, str]] = (),
     ) -> Movie:
         """Missing trakt id and slug are made up; the returned movie carries them."""
         with self._lock:
             ids = Ids(trakt=trakt, slug=slug, imdb=imdb, tmdb=tmdb)
-            return self._catalogue.add_movie(title, year, ids)
+            return self._catalogue.add_movie(title, year, ids, aliases)
 
     def add_show(
         self,
@@ -236,11 +238,12 @@ class FakeTrakt:
         tmdb: int | None = None,
         tvdb: int | None = None,
         episodes: Iterable[Episode] = (),
+        aliases: Iterable[tuple[str, str]] = (),
     ) -> Show:
         """Episodes without trakt ids or titles get made-up ones; `show.episode(s, n)` finds one."""
         with self._lock:
             ids = Ids(trakt=trakt, slug=slug, imdb=imdb, tmdb=tmdb, tvdb=tvdb)
-            return self._catalogue.add_show(title, year, ids, episodes)
+            return self._catalogue.add_show(title, year, ids, episodes, aliases)
 
     def load_catalogue(self, path: Path) -> None:
         """Adds a JSON file: {"movies": [{title, year, ids}], "shows": [{..., episodes: [
@@ -489,6 +492,15 @@ class FakeTrakt:
             "/search/{id_type}/{id}",
             route(lambda r: s.search_id(r.match_info["id_type"], r.match_info["id"], query(r))),
         )
+        for kind in ("movies", "shows"):
+            app.router.add_get(
+                f"/{kind}/{{id}}/aliases",
+                route(partial(_aliases, s, kind)),
+            )
+        app.router.add_get(
+            "/shows/{id}/seasons",
+            route(lambda r: s.seasons(r.match_info["id"], query(r))),
+        )
         app.router.add_get(
             "/shows/{id}/seasons/{season}/episodes/{episode}",
             route(
@@ -622,3 +634,7 @@ def _drop(request: web.Request) -> web.StreamResponse:
     if transport is not None:
         transport.close()
     return web.Response(status=599)
+
+
+def _aliases(state: TraktState, kind: str, request: web.Request) -> Reply:
+    return state.aliases(kind, request.match_info["id"])

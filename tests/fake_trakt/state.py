@@ -26,6 +26,7 @@ from .catalogue import (
     Item,
     Movie,
     SearchType,
+    Show,
     ShowEpisode,
     episode_json,
     hit_json,
@@ -673,6 +674,37 @@ class TraktState:
         except ValueError as err:
             return _error(404 if "id type" in str(err) else 400, "bad_request", str(err))
         return paginate(hits, query, hit_json)
+
+    def aliases(self, kind: str, item_id: str) -> Reply:
+        """`GET /movies/:id/aliases`, `GET /shows/:id/aliases`: 404 for an unknown id."""
+        found: Movie | Show | None = (
+            self.catalogue.find_movie_by_path_id(item_id)
+            if kind == "movies"
+            else self.catalogue.find_show_by_path_id(item_id)
+        )
+        if found is None:
+            return Reply(404)
+        return Reply(200, [{"title": t, "country": c} for t, c in found.aliases])
+
+    def seasons(self, show_id: str, query: Mapping[str, str]) -> Reply:
+        """`GET /shows/:id/seasons`; `?extended=episodes` lists every season's episodes (with
+        `number_abs` when `full` is asked too)."""
+        show = self.catalogue.find_show_by_path_id(show_id)
+        if show is None:
+            return Reply(404)
+        extended = set(query.get("extended", "").split(","))
+        out: list[dict[str, Any]] = []
+        for number in sorted({ep.season for ep in show.episodes}):
+            season: dict[str, Any] = {"number": number, "ids": {"trakt": None}}
+            if "episodes" in extended:
+                eps = [ep for ep in show.episodes if ep.season == number]
+                season["episodes"] = [
+                    {**episode_json(ep), **({"number_abs": ep.number_abs} if "full" in extended
+                                            else {})}
+                    for ep in sorted(eps, key=lambda e: e.number)
+                ]  # fmt: skip
+            out.append(season)
+        return Reply(200, out)
 
     def episode_summary(self, show_id: str, season: str, number: str) -> Reply:
         show = self.catalogue.find_show_by_path_id(show_id)
