@@ -298,8 +298,6 @@ async def plex_stack(
         accounts, secret=SECRET, clock=clock, server_url=server_url, server_token=server_token
     )
     [route] = player.routes()  # the listener mounts what the player offers, as the app does
-    server = LocalServer(
-        "127.0.0.1", 0, plex_secret=route.secret, on_webhook=route.handler
-    )
+    server = LocalServer("127.0.0.1", 0, plex_secret=route.secret, on_webhook=route.handler)
     async with running(player) as events, server, httpx.AsyncClient(timeout=10.0) as client:
         yield Stack(server, player, events, client)

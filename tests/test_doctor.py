@@ -8,8 +8,9 @@ import re
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,7 +30,7 @@ from tests.fake_trakt import FakeTrakt
 from tests.kodi_fixture import KodiProcess
 from tests.realplayers import MpvLauncher
 from trakt_scrobbled.config import KodiConfig, MpvConfig, PlexConfig, ServerConfig, TraktConfig
-from trakt_scrobbled.control import ControlPath
+from trakt_scrobbled.control import ControlPath, ControlServer
 from trakt_scrobbled.doctor import (
     Check,
     CheckStatus,
@@ -46,7 +47,6 @@ from trakt_scrobbled.doctor import (
 )
 from trakt_scrobbled.events import Ids, MediaType, Scrobble, ScrobbleVerb, TraktItem
 from trakt_scrobbled.paths import Paths
-from trakt_scrobbled.server import LocalServer
 from trakt_scrobbled.store import SCHEMA_VERSION, open_db
 from trakt_scrobbled.trakt.auth import Token, TokenStore
 
@@ -306,6 +306,7 @@ async def test_a_failing_player_adapter_fails_the_daemon_check(tmp_path: Path) -
             },
         ],
     }
+
     async def answer(command: str, args: Mapping[str, Any]) -> Any:
         assert command == "status"
         return doc

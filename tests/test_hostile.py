@@ -34,7 +34,7 @@ from trakt_scrobbled.app import App
 from trakt_scrobbled.clock import SystemClock
 from trakt_scrobbled.config import ConfigError, load_config, parse_config
 from trakt_scrobbled.doctor import check_state
-from trakt_scrobbled.events import Ids, MediaType, Scrobble, ScrobbleVerb, TraktItem
+from trakt_scrobbled.events import Ids, MediaType, Playing, Scrobble, ScrobbleVerb, TraktItem
 from trakt_scrobbled.outbox import Outbox, RowState
 from trakt_scrobbled.paths import ensure_state_dir, resolve_paths
 from trakt_scrobbled.players import kodi as kodi_module
@@ -421,7 +421,7 @@ async def test_a_lone_surrogate_in_a_title_is_replaced_at_the_listener() -> None
         )
         assert response.status_code == 200
         (event,) = stack.events.events
-        assert event.media is not None
+        assert isinstance(event, Playing)
         assert event.media.title == "Caf\ufffd"
         event.media.title.encode("utf-8")  # printable, storable
 
@@ -547,7 +547,7 @@ async def test_uptime_survives_a_backward_clock_jump(fake: FakeTrakt, tmp_path: 
     stop = asyncio.Event()
     running_app = asyncio.create_task(daemon.run(stop))
     try:
-        await wait_until(lambda: hasattr(daemon, "server") and daemon.server.port > 0, 10, "ready")
+        await wait_until(lambda: hasattr(daemon, "control"), 10, "ready")
         clock.mono += 5.0
         clock.wall -= 3600.0  # the wall clock set back an hour (NTP, a wrong RTC)
         assert daemon.status_json()["uptime"] == 5.0

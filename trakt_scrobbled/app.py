@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-
 from trakt_scrobbled import __version__, logs
 from trakt_scrobbled.alerts import Alert, AlertKind, Alerts
 from trakt_scrobbled.changes import describe_changes
@@ -230,6 +229,9 @@ class App:
                 rewatch_window=self.config.scrobble.rewatch_window,
             )
             stack.push_async_callback(self.scrobbler.aclose)
+            # Any answer from Trakt is news that it is back: plays waiting to be identified
+            # after an outage try again at once (the sender's backoff ends the same way).
+            self.client.on_success(self.scrobbler.trakt_is_back)
             # A player that outlived the daemon reports its play again within seconds: it goes
             # on as the same play instead of being closed and started anew.
             self.scrobbler.recover(hold=10.0)
@@ -760,6 +762,7 @@ class App:
             # The old client may still be mid-request (a login poll): it is closed at exit.
             self._retired.append(self.client)
             self.client = self._new_client(new)
+            self.client.on_success(self.scrobbler.trakt_is_back)
             self.sender.use_client(self.client)
             self._check_client_id()
         if "scrobble" in changed:

@@ -266,11 +266,6 @@ class Identification:
             return self.guess.episodes
         return (item.number,)
 
-    @property
-    def episodes(self) -> tuple[int, ...]:
-        """Every episode number of a multi-episode file; the scrobbler plays one part each."""
-        return self.guess.episodes if self.guess is not None else ()
-
     def to_json(self) -> dict[str, Any]:
         """One line of `identify --json`: the guess, corrected by what Trakt said."""
         out = self.guess.to_json() if self.guess else {**Guess("").to_json(), "path": None}

@@ -634,4 +634,3 @@ def _clean_value(value: Any) -> Any:
 
 def _clean_object(obj: dict[str, Any]) -> dict[str, Any]:
     return {_clean_text(k): _clean_value(v) for k, v in obj.items()}
-
