@@ -190,12 +190,15 @@ def test_a_config_reload_moves_and_closes_the_webhook_route(
         assert status(SECRET) == 200
         mark = daemon.mark()
         home.write_config(fake.url, players=players(new_secret))
-        daemon.wait_for_log("config reloaded: jellyfin changed", since=mark)
+        daemon.wait_for_log("config reloaded: jellyfin.", since=mark)
         assert (status(SECRET), status(new_secret)) == (404, 200)
         mark = daemon.mark()
         home.write_config(fake.url, players=players(new_secret, enabled=False))
-        daemon.wait_for_log("config reloaded: jellyfin changed", since=mark)
-        assert status(new_secret) == 404
+        daemon.wait_for_log("config reloaded: jellyfin.", since=mark)
+        # No webhook player is left: the listener closes its port altogether.
+        daemon.wait_for_log("stopped listening on", since=mark)
+        with pytest.raises(httpx.ConnectError):
+            status(new_secret)
         assert SECRET not in daemon.stderr() and new_secret not in daemon.stderr()
 
 
@@ -233,6 +236,7 @@ def test_fuzzed_webhooks_never_hurt_the_daemon(tmp_path: Path, fake: FakeTrakt) 
         body = jf_hook("PlaybackStart", 0, DeviceId="after", DeviceName="After The Fuzz")
         assert httpx.post(url, json=body, timeout=10).status_code == 200
         daemon.wait_for_log(r"After The Fuzz \(alice\) plays The Matrix", since=mark)
-        assert fake.requests("/scrobble/start") or fake.requests("/scrobble/stop")
+        # The plays taken reach Trakt (POSTs a second apart, after what the fuzz queued).
+        fake.wait_for(lambda r: r.path in ("/scrobble/start", "/scrobble/stop"), timeout=30)
         log = daemon.stderr()
         assert " ERROR " not in log and "Traceback" not in log, log[-3000:]

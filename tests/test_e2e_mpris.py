@@ -114,6 +114,6 @@ async def test_doctor_lists_the_players_and_whether_they_give_a_url(
 def test_doctor_without_a_session_bus(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS")
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
-    result = run_cli(home, "doctor")
+    result = run_cli(home, "doctor", env={"XDG_RUNTIME_DIR": ""})  # the home sets one
     assert "[FAIL] mpris: no session bus" in result.stdout
     assert result.returncode != 0

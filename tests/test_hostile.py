@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.clocks import ManualClock
+from tests.clocks import DrivenClock, ManualClock
 from tests.daemon import Home, log_in
 from tests.fake_trakt import FakeTrakt
 from tests.plex_payloads import SECRET, movie, multipart, plex_stack, webhook
@@ -540,7 +540,7 @@ async def test_a_listener_cannot_be_starved_by_one_client_holding_idle_sockets()
 async def test_uptime_survives_a_backward_clock_jump(fake: FakeTrakt, tmp_path: Path) -> None:
     home = Home.create(tmp_path, fake.url)
     log_in(fake, home)
-    clock = ManualClock()
+    clock = DrivenClock()  # sleepers wait: only the test moves time
     paths = resolve_paths(home.env(), None)
     config = load_config(paths.config_file, {})
     daemon = App(config, paths, clock=clock, env={})
@@ -548,7 +548,7 @@ async def test_uptime_survives_a_backward_clock_jump(fake: FakeTrakt, tmp_path: 
     running_app = asyncio.create_task(daemon.run(stop))
     try:
         await wait_until(lambda: hasattr(daemon, "control"), 10, "ready")
-        clock.mono += 5.0
+        clock.advance(5.0)
         clock.wall -= 3600.0  # the wall clock set back an hour (NTP, a wrong RTC)
         assert daemon.status_json()["uptime"] == 5.0
     finally:

@@ -109,7 +109,7 @@ def test_a_vanished_config_keeps_the_running_one_and_its_return_is_applied(
         mark = daemon.mark()
         home.config_file.parent.mkdir(parents=True, exist_ok=True)
         home.config_file.write_text(text + "\n[scrobble]\nwatched_threshold = 90\n")
-        daemon.wait_for_log("config reloaded: scrobble changed", since=mark)
+        daemon.wait_for_log("config reloaded: scrobble.watched_threshold", since=mark)
         assert listening(home.server_port)
         assert daemon.terminate() == 0
 

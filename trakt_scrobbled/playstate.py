@@ -7,6 +7,7 @@ said about them, so that they can still be identified, and recorded, after a res
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -57,10 +58,16 @@ class PlayStore:
         try:
             self._conn.execute(sql, args)
         except sqlite3.Error as err:
-            if not self._failing:
-                self._failing = True
-                log.warning("play snapshots not saved (%s): a crash now could lose a play", err)
+            self._failed(err)
             return
+        self._saved()
+
+    def _failed(self, err: sqlite3.Error) -> None:
+        if not self._failing:
+            self._failing = True
+            log.warning("play snapshots not saved (%s): a crash now could lose a play", err)
+
+    def _saved(self) -> None:
         if self._failing:
             self._failing = False
             log.info("play snapshots saved again")
@@ -94,16 +101,25 @@ class PlayStore:
         """Save and forget in one transaction: a kill never leaves a play in neither place."""
         if not save and not forget:
             return
-        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            self._failed(err)  # the disk is full or the database locked: a safety net skipped
+            return
         try:
             for snap in save:
                 self.save(snap)
             for key in forget:
                 self.forget(key)
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+            self._failed(err)
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
             raise
-        self._conn.execute("COMMIT")
 
     def forget(self, key: str) -> None:
         """Forget the snapshot under `key` (a source, or `Snapshot.key` of an ended play)."""

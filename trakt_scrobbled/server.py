@@ -224,6 +224,7 @@ class LocalServer:
             if late:
                 await asyncio.wait(late)
         await server.wait_closed()
+        log.info("stopped listening on %s:%s", self.host, self._port)
 
     # --- connections -------------------------------------------------------------------------
 
