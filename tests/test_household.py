@@ -196,3 +196,53 @@ def test_any_source_routes_to_a_configured_account_or_none(
     result = route(without_default, source, user, user_id)
     assert result.account in {"alice", None}
     assert (result.account is None) == bool(result.reason)
+
+
+# ---------------------------------------------------------------------------- adoption
+
+
+def test_default_account_adopts_the_implicit_login_and_rows(tmp_path: Path) -> None:
+    from trakt_scrobbled.clock import SystemClock
+    from trakt_scrobbled.events import Ids, MediaType, Scrobble, ScrobbleVerb, TraktItem
+    from trakt_scrobbled.household import Adopted, adopt_implicit
+    from trakt_scrobbled.outbox import Outbox
+    from trakt_scrobbled.paths import Paths
+    from trakt_scrobbled.store import open_db
+
+    paths = Paths(config_file=tmp_path / "config.toml", state_dir=tmp_path / "state")
+    paths.state_dir.mkdir(mode=0o700)
+    paths.token_file.write_text('{"access_token": "a", "refresh_token": "r", "expires_at": 1}')
+    paths.token_file.chmod(0o600)
+    login = paths.token_file.read_bytes()
+    conn = open_db(paths.db_file)
+    item = TraktItem(MediaType.MOVIE, Ids(trakt=1), title="Heat")
+    implicit = Outbox(conn, SystemClock())
+    implicit.enqueue(Scrobble(ScrobbleVerb.STOP, "p1", item, 95.0, watched=True), watch_keys=("k",))
+
+    assert adopt_implicit(conn, paths, "alice") == Adopted(token=True, rows=1)
+    mine = paths.account_token_file("alice")
+    assert mine == paths.state_dir / "token-alice.json"
+    assert mine.read_bytes() == login and oct(mine.stat().st_mode & 0o777) == "0o600"
+    assert not paths.token_file.exists()  # moved, never copied (refresh tokens are single-use)
+    alice = Outbox(conn, SystemClock(), account="alice")
+    assert [r.play_id for r in alice.rows()] == ["p1"] and implicit.rows() == []
+    assert alice.watched_since(("k",), 0) is not None
+    # Again: nothing left to adopt, nothing changed.
+    assert adopt_implicit(conn, paths, "alice") == Adopted(token=False, rows=0)
+    assert mine.read_bytes() == login
+    conn.close()
+
+
+def test_an_account_with_its_own_login_keeps_it(tmp_path: Path) -> None:
+    from trakt_scrobbled.household import adopt_implicit
+    from trakt_scrobbled.paths import Paths
+    from trakt_scrobbled.store import open_db
+
+    paths = Paths(config_file=tmp_path / "c.toml", state_dir=tmp_path)
+    paths.token_file.write_text("implicit")
+    paths.account_token_file("bob").write_text("bob's own")
+    conn = open_db(paths.db_file)
+    assert adopt_implicit(conn, paths, "bob").token is False
+    assert paths.token_file.read_text() == "implicit"
+    assert paths.account_token_file("bob").read_text() == "bob's own"
+    conn.close()
