@@ -175,3 +175,64 @@ def test_sigkill_during_two_accounts_backlogs_loses_nothing_and_crosses_nothing(
         got = [_trakt_id(e.item) for e in fake.history(account)]
         assert sorted(got) == sorted(ids), account  # every watch once, none lost, none doubled
     assert fake.history() == () and fake.history("carol") == ()
+
+
+def test_queue_status_logout_per_account_and_a_removed_account_keeps_its_rows(
+    tmp_path: Path, fake: FakeTrakt
+) -> None:
+    home = Home.create(tmp_path, fake.url, players=PLEX_HOUSE, extra=ALICE_BOB)
+    log_in_as(fake, home, "alice")  # bob is not logged in: his rows wait
+    home.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    conn = open_db(home.db_file)
+    item = TraktItem(MediaType.MOVIE, Ids(trakt=481), title="The Matrix")
+    bob = Outbox(conn, SystemClock(), account="bob")
+    for n in range(2):
+        bob.enqueue(Scrobble(ScrobbleVerb.STOP, f"bob-{n}", item, 95.0, watched=True))
+    conn.close()
+
+    unknown = run_cli(home, "login", "--account", "nobody")
+    assert unknown.returncode != 0
+    assert "no account 'nobody' in the config (accounts: alice, bob)" in unknown.stderr
+
+    with Daemon(home) as daemon:
+        daemon.wait_for_log("ready")
+        rows = run_cli(home, "queue", "--account", "bob", "--json")
+        assert rows.returncode == 0, rows.stderr
+        assert [json.loads(line)["account"] for line in rows.stdout.splitlines()] == ["bob"] * 2
+        assert run_cli(home, "queue", "--account", "alice").stdout.strip() == "the queue is empty"
+        result = run_cli(home, "status", "--account", "bob")
+        assert result.returncode == 0, result.stderr
+        assert "Account:  bob: 2 pending" in result.stdout
+        assert "login needed" in result.stdout
+        assert "Account:  alice" not in result.stdout
+
+        # bob leaves the household: his lane stops, his rows stay (and say so).
+        mark = daemon.mark()
+        home.write_config(
+            fake.url, players=PLEX_HOUSE, extra='\n[accounts.alice]\nplex = ["Alice"]\n'
+        )
+        daemon.wait_for_log(
+            "account bob removed from the config: its 2 queued scrobble\\(s\\) are kept",
+            15,
+            since=mark,
+        )
+        report = status(home)
+        assert report["accounts_removed"] == {"bob": 2}
+        assert "bob" in run_cli(home, "status").stdout  # "bob: not in the config; its 2 row(s)"
+        everything = run_cli(home, "queue", "--json")
+        assert [json.loads(line)["account"] for line in everything.stdout.splitlines()] == [
+            "bob",
+            "bob",
+        ]
+
+        # alice logs out: only her lane stops using its login.
+        out = run_cli(home, "logout", "--account", "alice")
+        assert out.returncode == 0, out.stderr
+        assert not (home.state_dir / "token-alice.json").exists()
+        alice = next(a for a in status(home)["accounts"] if a["name"] == "alice")  # type: ignore[attr-defined]
+        assert alice["logged_in"] is False
+    conn = open_db(home.db_file)
+    try:
+        assert accounts_with_rows(conn) == {"bob": 2}
+    finally:
+        conn.close()

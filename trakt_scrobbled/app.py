@@ -585,19 +585,25 @@ class App:
         if command == "status":
             return self.status_json()
         if command == "queue":
-            return [queue_row_json(row) for row in self.outbox.rows()]
+            rows = [row for outbox in self._outboxes(args) for row in outbox.rows()]
+            return [queue_row_json(row) for row in sorted(rows, key=lambda r: r.id)]
         if command == "retry":
             row_id = _row_id(args, optional=True)
             # A retried row wakes the sender (the outbox tells it): it goes out at once, and a
             # queue Trakt had parked is tried again.
-            n = self.outbox.retry(row_id)
+            n = sum(outbox.retry(row_id) for outbox in self._outboxes(args))
             self.sender.unpark()
+            for lane in self.lanes.values():
+                lane.sender.unpark()
             if n:
                 log.info("queue: %d failed row(s) queued again", n)
             return n
         if command == "drop":
             row_id = _row_id(args, optional=False)
-            dropped = self.outbox.drop(row_id)  # type: ignore[arg-type]
+            dropped = any(
+                outbox.drop(row_id)  # type: ignore[arg-type]
+                for outbox in self._outboxes(args)
+            )
             if dropped:
                 log.info("queue: row %d dropped", row_id)
             return dropped
@@ -607,14 +613,27 @@ class App:
         if command == "logout":
             account = args.get("account")
             if isinstance(account, str) and account:
-                lane = self.lanes.get(account)
-                if lane is None:
+                named = self.lanes.get(account)
+                if named is None:
                     raise CommandFailed(f"no account {account!r} in the config")
-                lane.logged_out()
+                named.logged_out()
                 return None
             self._logged_out()
             return None
         raise CommandFailed(f"unknown command {command!r} (a newer trakt-scrobbled?)")
+
+    def _outboxes(self, args: Mapping[str, Any]) -> list[Outbox]:
+        """The lanes a queue command acts on: `account`'s, else every account's (a removed
+        account's rows included: they are kept, and can be looked at, retried or dropped)."""
+        lanes = {"": self.outbox, **{name: lane.outbox for name, lane in self.lanes.items()}}
+        for name in self._orphaned():
+            lanes[name] = Outbox(self.conn, self.clock, account=name)
+        account = args.get("account")
+        if account is None:
+            return list(lanes.values())
+        if not isinstance(account, str) or account not in lanes:
+            raise CommandFailed(f"no account {account!r} (nor rows of one)")
+        return [lanes[account]]
 
     def _logged_out(self) -> None:
         """`trakt-scrobbled logout` deleted the token: stop using it now; the login loop then
