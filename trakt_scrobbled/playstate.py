@@ -90,6 +90,21 @@ class PlayStore:
             (snap.key, snap.play_id, json.dumps(data), snap.saved_at),
         )
 
+    def update(self, save: list[Snapshot], forget: list[str]) -> None:
+        """Save and forget in one transaction: a kill never leaves a play in neither place."""
+        if not save and not forget:
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            for snap in save:
+                self.save(snap)
+            for key in forget:
+                self.forget(key)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
     def forget(self, key: str) -> None:
         """Forget the snapshot under `key` (a source, or `Snapshot.key` of an ended play)."""
         self._execute("DELETE FROM plays WHERE source = ?", (key,))

@@ -265,16 +265,19 @@ class Scrobbler:
         src.state, effects = lifecycle.step(
             src.state, event, self._clock.monotonic(), self._clock.time(), self.policy
         )
-        self._log_change(source, src, old)
         self._apply(source, src, effects)
         self._pin_lanes(src)
-        if save_after_send and any(isinstance(e, Send) for e in effects):
+        kept_same = old.ended == src.state.ended and old.held == src.state.held
+        if save_after_send and kept_same and any(isinstance(e, Send) for e in effects):
             # A player event's scrobble: the sender was woken by the enqueue, its POST leaves
             # before this commit (an fsync). A crash in between leaves the previous snapshot,
             # which a restart finishes no worse (a watch already queued is `seen`, not doubled).
             self._save_soon(source, src)
         else:
             self._save(source, src)
+        # Logged once stored: what a line says (a play kept until identified) survives a kill
+        # that follows it.
+        self._log_change(source, src, old)
         self._arm(source, src)
         if src.state.idle and src.timer is None and self._sources.get(source) is src:
             # Ended plays of a Plex player id seen once must not pile up: a bounded list of
@@ -451,11 +454,10 @@ class Scrobbler:
         for kept in state.ended:
             snap = Snapshot(source, kept.state, kept.at, kept.media, ended=True)
             wanted[snap.key] = snap
-        for key in src.saved - wanted.keys():
-            self._plays.forget(key)
-        for key, snap in wanted.items():
-            if key == source or key not in src.saved:
-                self._plays.save(snap)
+        self._plays.update(
+            [snap for key, snap in wanted.items() if key == source or key not in src.saved],
+            sorted(src.saved - wanted.keys()),
+        )
         src.saved = set(wanted)
 
     # --- time ------------------------------------------------------------------------------
