@@ -236,3 +236,19 @@ def test_queue_status_logout_per_account_and_a_removed_account_keeps_its_rows(
         assert accounts_with_rows(conn) == {"bob": 2}
     finally:
         conn.close()
+
+
+def test_doctor_checks_each_accounts_login(tmp_path: Path, fake: FakeTrakt) -> None:
+    home = Home.create(tmp_path, fake.url, players=PLEX_HOUSE, extra=ALICE_BOB)
+    log_in_as(fake, home, "alice")
+    report = run_cli(home, "doctor")
+    assert "login alice: token valid until" in report.stdout
+    assert "login alice: Trakt accepts the login" in report.stdout
+    assert "login bob: not logged in" in report.stdout
+    assert "trakt-scrobbled login --account bob" in report.stdout
+    assert "no token in " + str(home.token_file) not in report.stdout  # no single account
+    only = run_cli(home, "doctor", "--account", "alice")
+    assert "login alice: Trakt accepts the login" in only.stdout
+    assert "login bob" not in only.stdout
+    wrong = run_cli(home, "doctor", "--account", "zed")
+    assert "no account 'zed' in the config" in wrong.stdout

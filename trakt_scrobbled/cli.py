@@ -139,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(c)
     c.add_argument("--force", action="store_true", help="replace an existing file")
 
-    cmd("doctor", "check config, login, Trakt, players and the service")
+    cmd("doctor", "check config, login, Trakt, players and the service").add_argument(
+        "--account", metavar="NAME", help="check only this household account's login"
+    )
 
     p = cmd("plex", "Plex commands")
     psub = p.add_subparsers(dest="plex_action", metavar="ACTION", required=True)
@@ -619,7 +621,12 @@ def cmd_doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     async def run() -> int:
         failed = 0
         paint = Paint(wants_colour(sys.stdout, env))
-        async for check in doctor.diagnose(paths, env, explicit_config=override is not None):
+        async for check in doctor.diagnose(
+            paths,
+            env,
+            explicit_config=override is not None,
+            account=getattr(args, "account", None) or None,
+        ):
             failed += check.failed
             print(check.render(paint), flush=True)
         return failed
