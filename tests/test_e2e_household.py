@@ -252,3 +252,31 @@ def test_doctor_checks_each_accounts_login(tmp_path: Path, fake: FakeTrakt) -> N
     assert "login bob" not in only.stdout
     wrong = run_cli(home, "doctor", "--account", "zed")
     assert "no account 'zed' in the config" in wrong.stdout
+
+
+def test_a_default_account_takes_over_the_single_accounts_login_and_queue(
+    tmp_path: Path, fake: FakeTrakt
+) -> None:
+    from tests.daemon import enqueue, log_in
+
+    home = Home.create(tmp_path, fake.url, players=PLEX)
+    log_in(fake, home)  # today's token.json, of the fake's main user
+    item = TraktItem(MediaType.MOVIE, Ids(trakt=481), title="The Matrix")
+    home.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    enqueue(home, Scrobble(ScrobbleVerb.STOP, "old-1", item, 95.0, watched=True))
+    login = home.token_file.read_bytes()
+    home.write_config(
+        fake.url,
+        players=PLEX_HOUSE,
+        extra='\n[accounts.alice]\ndefault = true\nplex = ["Alice"]\n',
+    )
+    with Daemon(home) as daemon:
+        daemon.wait_for_log("ready")
+        fake.wait_for(lambda r: r.path == "/scrobble/stop" and r.status == 201, timeout=15)
+        assert (home.state_dir / "token-alice.json").read_bytes() == login
+        assert not home.token_file.exists()
+        report = status(home)
+        assert report["accounts"][0]["logged_in"] is True  # type: ignore[index]
+        assert fake.requests("/oauth/device/code") == []  # no login asked for: none lost
+        assert "login needed" not in run_cli(home, "status").stdout
+    assert len(fake.history()) == 1

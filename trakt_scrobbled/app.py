@@ -446,7 +446,11 @@ class App:
         removed one stops; its queued rows stay in the database, said in `status`."""
         default = next((a.name for a in config.accounts if a.default), None)
         if default is not None:
-            await asyncio.to_thread(adopt_implicit, self.conn, self.paths, default)
+            adopted = adopt_implicit(self.conn, self.paths, default)  # quick; the loop's connection
+            if adopted.token:
+                # The login is the default account's now: the single account must not keep
+                # (and refresh) its copy in memory, which would spend the shared refresh token.
+                self.auth.drop()
         wanted = {a.name for a in config.accounts}
         for name in [n for n in self.lanes if n not in wanted]:
             lane = self.lanes.pop(name)
@@ -722,7 +726,9 @@ class App:
             "pid": os.getpid(),
             "uptime": round(max(0.0, self.clock.monotonic() - self._started_mono), 1),
             "auth": {
-                "state": str(self.auth.state),
+                # The household with nothing left of the single account: each account's
+                # login is under "accounts".
+                "state": "per account" if self._household_mode() else str(self.auth.state),
                 "expires_at": iso(self.auth.expires_at) if self.auth.expires_at else None,
                 "login": None
                 if code is None
@@ -764,7 +770,7 @@ class App:
                 "write_error": self.outbox.write_error,
             },
             "sender": {
-                "state": str(self.sender.state),
+                "state": "per account" if self._household_mode() else str(self.sender.state),
                 "last_error": self.sender.last_error,
                 "waiting_until": iso(self.sender.waiting_until)
                 if self.sender.waiting_until

@@ -151,6 +151,8 @@ def _header(doc: Mapping[str, Any], view: _View) -> list[str]:
 
 def _auth(auth: Mapping[str, Any], view: _View) -> list[str]:
     state = str(auth.get("state") or "unknown")
+    if state == "per account":
+        return ["Trakt:    one login per account (see Account: below)"]
     login = _obj(auth.get("login"))
     if state == "logged in":
         expires = auth.get("expires_at")
