@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from trakt_scrobbled.config import (
+    AccountConfig,
     Config,
     ConfigError,
     KodiConfig,
@@ -678,7 +679,9 @@ def test_example_documents_every_key() -> None:
             assert f.name in documented, f"{section}.{f.name} missing from config.example.toml"
     override_keys = {f.name for f in fields(Override)} - {"ids"} | {f.name for f in fields(Ids)}
     assert override_keys <= set(data["overrides"][0])
-    assert set(data) == {*SECTION_CLASSES, "overrides"}
+    account_keys = {f.name for f in fields(AccountConfig)} - {"name"}
+    assert set(data["accounts"]["alice"]) == account_keys
+    assert set(data) == {*SECTION_CLASSES, "overrides", "accounts"}
 
 
 def test_example_comments_every_key() -> None:

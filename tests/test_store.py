@@ -56,3 +56,81 @@ def test_newer_schema_is_refused_and_left_untouched(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="newer trakt-scrobbled"):
         open_db(db)
     assert db.read_bytes() == before
+
+
+# Schema 2 as released (before the household), written out here rather than taken from
+# MIGRATIONS so that an edit to a released migration cannot hide from this test.
+SCHEMA_2 = """
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, play_id TEXT NOT NULL, kind TEXT NOT NULL,
+    body TEXT NOT NULL, label TEXT NOT NULL DEFAULT '', watched INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL DEFAULT 0, maybe_sent INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'pending', error TEXT
+);
+CREATE INDEX outbox_state ON outbox(state, id);
+CREATE INDEX outbox_play ON outbox(play_id);
+CREATE TABLE recent (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, kind TEXT NOT NULL,
+    label TEXT NOT NULL, result TEXT NOT NULL
+);
+CREATE TABLE identify_cache (key TEXT PRIMARY KEY, value TEXT, expires_at REAL NOT NULL);
+CREATE TABLE watched (key TEXT NOT NULL, label TEXT NOT NULL, watched_at REAL NOT NULL);
+CREATE INDEX watched_key ON watched(key, watched_at);
+CREATE TABLE plays (
+    source TEXT PRIMARY KEY, play_id TEXT NOT NULL, data TEXT NOT NULL, saved_at REAL NOT NULL
+);
+INSERT INTO outbox (play_id, kind, body, label, watched, created_at, attempts, maybe_sent, state)
+    VALUES ('p1', 'start', '{"progress": 1}', 'Heat (1995)', 0, 100.5, 0, 0, 'pending'),
+           ('p1', 'stop', '{"progress": 90}', 'Heat (1995)', 1, 101.5, 3, 1, 'pending'),
+           ('p2', 'history', '{"movies": []}', 'Alien (1979)', 1, 50.0, 9, 0, 'dead');
+INSERT INTO watched VALUES ('{"trakt":1}', 'Heat (1995)', 101.5);
+INSERT INTO plays VALUES ('mpv:/tmp/mpv.sock', 'p1', '{"state": "paused"}', 101.0);
+PRAGMA user_version = 2;
+"""
+
+
+def test_schema_2_database_migrates_keeping_every_row_for_the_implicit_account(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "state.db"
+    old = sqlite3.connect(db)
+    old.executescript(SCHEMA_2)
+    old.close()
+    select_outbox = (
+        "SELECT id, play_id, kind, body, label, watched, created_at, attempts, maybe_sent, state "
+        "FROM outbox ORDER BY id"
+    )
+    before = sqlite3.connect(db)
+    outbox = before.execute(select_outbox).fetchall()
+    watched = before.execute("SELECT key, label, watched_at FROM watched").fetchall()
+    plays = before.execute("SELECT source, play_id, data, saved_at FROM plays").fetchall()
+    before.close()
+    assert len(outbox) == 3
+
+    conn = open_db(db)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute(select_outbox).fetchall() == outbox
+        assert conn.execute("SELECT key, label, watched_at FROM watched").fetchall() == watched
+        assert conn.execute("SELECT source, play_id, data, saved_at FROM plays").fetchall() == plays
+        for table in ("outbox", "watched", "plays"):
+            accounts = {r[0] for r in conn.execute(f"SELECT account FROM {table}")}  # noqa: S608
+            assert accounts == {""}, table
+        # A new row names its account; the old ones still read as the implicit account's.
+        conn.execute(
+            "INSERT INTO outbox (play_id, kind, body, created_at, account) "
+            "VALUES ('p3', 'start', '{}', 200, 'alice')"
+        )
+        by_account = dict(
+            conn.execute("SELECT account, COUNT(*) FROM outbox GROUP BY account").fetchall()
+        )
+        assert by_account == {"": 3, "alice": 1}
+    finally:
+        conn.close()
+    # Opening again migrates nothing more and loses nothing.
+    conn = open_db(db)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 4
+    finally:
+        conn.close()

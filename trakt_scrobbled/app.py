@@ -14,11 +14,12 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-from trakt_scrobbled import __version__, logs
+from trakt_scrobbled import __version__, logs, router
 from trakt_scrobbled.alerts import Alert, AlertKind, Alerts
 from trakt_scrobbled.changes import describe_changes
 from trakt_scrobbled.clock import Clock, SystemClock
 from trakt_scrobbled.config import (
+    IMPLICIT_ACCOUNT,
     Config,
     ConfigError,
     MediaServerMode,
@@ -32,10 +33,12 @@ from trakt_scrobbled.control import CommandFailed, ControlError, ControlServer, 
 from trakt_scrobbled.events import MediaType
 from trakt_scrobbled.filewatch import FileWatcher
 from trakt_scrobbled.history import iso
+from trakt_scrobbled.household import adopt_implicit
 from trakt_scrobbled.identify import Identifier, Override
+from trakt_scrobbled.lanes import AccountLane
 from trakt_scrobbled.lock import single_instance
 from trakt_scrobbled.notify import Notifier
-from trakt_scrobbled.outbox import Outbox
+from trakt_scrobbled.outbox import Outbox, accounts_with_rows
 from trakt_scrobbled.parse_worker import WorkerParser
 from trakt_scrobbled.paths import Paths, ensure_state_dir
 from trakt_scrobbled.players import Player
@@ -220,6 +223,10 @@ class App:
                 on_alert=self.alerts,
             )
             self.identifier = self._new_identifier(self.config)
+            # The household: one lane per [accounts.NAME]; none without [accounts].
+            self.lanes: dict[str, AccountLane] = {}
+            stack.push_async_callback(self._close_lanes)
+            await self._sync_lanes(self.config)
             self.scrobbler = Scrobbler(
                 self.outbox,
                 self.identifier,
@@ -227,6 +234,7 @@ class App:
                 policy_of(self.config),
                 plays=PlayStore(conn),
                 rewatch_window=self.config.scrobble.rewatch_window,
+                lane=self._lane_for,
             )
             stack.push_async_callback(self.scrobbler.aclose)
             # Any answer from Trakt is news that it is back: plays waiting to be identified
@@ -417,6 +425,78 @@ class App:
                 with contextlib.suppress(ValueError):
                     self.server.set_route(route.name, "", None)
 
+    # --- the household -----------------------------------------------------------------
+
+    def _lane_for(
+        self, source: str, user: str | None, user_id: str | None
+    ) -> tuple[Outbox | None, str]:
+        """The outbox of the account a play of `source` by `user` belongs to (router.py)."""
+        found = router.route(self.config.accounts, source, user, user_id)
+        if found.account is None:
+            return None, found.reason
+        if found.account == IMPLICIT_ACCOUNT:
+            return self.outbox, ""
+        lane = self.lanes.get(found.account)
+        if lane is None:
+            return None, f"account {found.account} is not running"
+        return lane.outbox, ""
+
+    async def _sync_lanes(self, config: Config) -> None:
+        """Lanes for the configured accounts: a new one starts (and its login) at once, a
+        removed one stops; its queued rows stay in the database, said in `status`."""
+        default = next((a.name for a in config.accounts if a.default), None)
+        if default is not None:
+            adopted = adopt_implicit(self.conn, self.paths, default)  # quick; the loop's connection
+            if adopted.token:
+                # The login is the default account's now: the single account must not keep
+                # (and refresh) its copy in memory, which would spend the shared refresh token.
+                self.auth.drop()
+        wanted = {a.name for a in config.accounts}
+        for name in [n for n in self.lanes if n not in wanted]:
+            lane = self.lanes.pop(name)
+            await lane.aclose()
+            left = lane.outbox.counts()
+            log.warning(
+                "account %s removed from the config: its %d queued scrobble(s) are kept "
+                "and sent if it comes back",
+                name,
+                left.pending + left.dead,
+            )
+        for name in sorted(wanted):
+            running = self.lanes.get(name)
+            if running is not None:
+                running.use_config(config)
+                continue
+            lane = AccountLane(
+                name,
+                self.conn,
+                self.paths,
+                config,
+                self.clock,
+                on_alert=self.alerts,
+                on_change=self.update_status,
+            )
+            self.lanes[name] = lane
+            lane.start()
+            log.info("account %s: its lane started", name)
+
+    async def _close_lanes(self) -> None:
+        for lane in self.lanes.values():
+            await lane.aclose()
+        self.lanes.clear()
+
+    def _household_mode(self) -> bool:
+        """Named accounts and nothing left of the implicit one: its login is not asked for."""
+        if not self.config.accounts:
+            return False
+        counts = self.outbox.counts()
+        return not (counts.pending or counts.dead)
+
+    def _orphaned(self) -> dict[str, int]:
+        """Rows of accounts no longer in the config (kept, never dropped)."""
+        known = {IMPLICIT_ACCOUNT, *self.lanes}
+        return {a: n for a, n in accounts_with_rows(self.conn).items() if a not in known}
+
     # --- login -------------------------------------------------------------------------
 
     async def _keep_logged_in(self) -> None:
@@ -429,6 +509,9 @@ class App:
             generation = self.auth.generation
             if self.auth.state is not AuthState.LOGIN_NEEDED:
                 await self.auth.wait_changed(generation)
+                continue
+            if self._household_mode():
+                await self._reload_applied()  # each account's lane logs itself in
                 continue
             trakt = self.config.trakt
             if not (trakt.client_id and trakt.client_secret):
@@ -506,19 +589,25 @@ class App:
         if command == "status":
             return self.status_json()
         if command == "queue":
-            return [queue_row_json(row) for row in self.outbox.rows()]
+            rows = [row for outbox in self._outboxes(args) for row in outbox.rows()]
+            return [queue_row_json(row) for row in sorted(rows, key=lambda r: r.id)]
         if command == "retry":
             row_id = _row_id(args, optional=True)
             # A retried row wakes the sender (the outbox tells it): it goes out at once, and a
             # queue Trakt had parked is tried again.
-            n = self.outbox.retry(row_id)
+            n = sum(outbox.retry(row_id) for outbox in self._outboxes(args))
             self.sender.unpark()
+            for lane in self.lanes.values():
+                lane.sender.unpark()
             if n:
                 log.info("queue: %d failed row(s) queued again", n)
             return n
         if command == "drop":
             row_id = _row_id(args, optional=False)
-            dropped = self.outbox.drop(row_id)  # type: ignore[arg-type]
+            dropped = any(
+                outbox.drop(row_id)  # type: ignore[arg-type]
+                for outbox in self._outboxes(args)
+            )
             if dropped:
                 log.info("queue: row %d dropped", row_id)
             return dropped
@@ -526,9 +615,29 @@ class App:
             applied = await self.reload()
             return {"applied": applied, "problems": list(self.config_problems)}
         if command == "logout":
+            account = args.get("account")
+            if isinstance(account, str) and account:
+                named = self.lanes.get(account)
+                if named is None:
+                    raise CommandFailed(f"no account {account!r} in the config")
+                named.logged_out()
+                return None
             self._logged_out()
             return None
         raise CommandFailed(f"unknown command {command!r} (a newer trakt-scrobbled?)")
+
+    def _outboxes(self, args: Mapping[str, Any]) -> list[Outbox]:
+        """The lanes a queue command acts on: `account`'s, else every account's (a removed
+        account's rows included: they are kept, and can be looked at, retried or dropped)."""
+        lanes = {"": self.outbox, **{name: lane.outbox for name, lane in self.lanes.items()}}
+        for name in self._orphaned():
+            lanes[name] = Outbox(self.conn, self.clock, account=name)
+        account = args.get("account")
+        if account is None:
+            return list(lanes.values())
+        if not isinstance(account, str) or account not in lanes:
+            raise CommandFailed(f"no account {account!r} (nor rows of one)")
+        return [lanes[account]]
 
     def _logged_out(self) -> None:
         """`trakt-scrobbled logout` deleted the token: stop using it now; the login loop then
@@ -541,7 +650,7 @@ class App:
 
     def status_line(self) -> str:
         parts: list[str] = []
-        if self.auth.state is AuthState.LOGIN_NEEDED:
+        if self.auth.state is AuthState.LOGIN_NEEDED and not self._household_mode():
             code = self._login_code
             if code is not None:
                 parts.append(f"login needed: enter {code.user_code} at {code.activate_url}")
@@ -559,7 +668,16 @@ class App:
             if failure is not None:
                 parts.append(f"{name} failing: {failure.error}")
         counts = self.outbox.counts()
-        parts.append(f"queue {counts.pending}" + (f", {counts.dead} failed" if counts.dead else ""))
+        if self.lanes:
+            parts.extend(lane.status_part() for lane in self.lanes.values())
+            if counts.pending or counts.dead:
+                parts.append(f"single-account queue {counts.pending}")
+            for name, n in self._orphaned().items():
+                parts.append(f"{name} (not in the config): {n} row(s) kept")
+        else:
+            parts.append(
+                f"queue {counts.pending}" + (f", {counts.dead} failed" if counts.dead else "")
+            )
         if self.sender.state in (
             SenderState.RETRYING,
             SenderState.CLIENT_REJECTED,
@@ -608,7 +726,9 @@ class App:
             "pid": os.getpid(),
             "uptime": round(max(0.0, self.clock.monotonic() - self._started_mono), 1),
             "auth": {
-                "state": str(self.auth.state),
+                # The household with nothing left of the single account: each account's
+                # login is under "accounts".
+                "state": "per account" if self._household_mode() else str(self.auth.state),
                 "expires_at": iso(self.auth.expires_at) if self.auth.expires_at else None,
                 "login": None
                 if code is None
@@ -650,7 +770,7 @@ class App:
                 "write_error": self.outbox.write_error,
             },
             "sender": {
-                "state": str(self.sender.state),
+                "state": "per account" if self._household_mode() else str(self.sender.state),
                 "last_error": self.sender.last_error,
                 "waiting_until": iso(self.sender.waiting_until)
                 if self.sender.waiting_until
@@ -665,6 +785,8 @@ class App:
                 "problems": list(self.config_problems),
             },
             "server": {"error": self.server_error},
+            "accounts": [lane.status() for lane in self.lanes.values()],
+            "accounts_removed": self._orphaned(),
         }
 
     def update_status(self) -> None:
@@ -769,6 +891,9 @@ class App:
             self.sender.use_history_after(new.scrobble.history_after)
         if "notify" in changed:
             self.alerts.use(new.notify)
+        if changed & {"accounts", "trakt", "scrobble"} or self.lanes:
+            # A new account's lane (and its login) starts now, without a restart.
+            await self._sync_lanes(new)
         # A reload is how a person says "I fixed the account" (VIP, limits): try it again,
         # with whatever waits in the outbox (another process may have queued it).
         self.sender.unpark()

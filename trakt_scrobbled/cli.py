@@ -101,14 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     cmd("run", "run the daemon in the foreground (what systemd starts)")
-    cmd("login", "log in to Trakt with a device code")
-    cmd("logout", "revoke the Trakt login and delete the stored token")
+    account_help = "the household account ([accounts.NAME] in the config)"
+    cmd("login", "log in to Trakt with a device code").add_argument(
+        "--account", metavar="NAME", help=account_help
+    )
+    cmd("logout", "revoke the Trakt login and delete the stored token").add_argument(
+        "--account", metavar="NAME", help=account_help
+    )
     p = cmd("status", "what the running daemon is doing")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--account", metavar="NAME", help="only this account (" + account_help + ")")
     cmd("reload", "make the running daemon read its config file again")
 
     p = cmd("queue", "the outbox: queued and failed scrobbles")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p.add_argument("--account", metavar="NAME", help="only this account's rows")
     qsub = p.add_subparsers(dest="queue_action", metavar="ACTION")
     r = qsub.add_parser("retry", help="queue failed rows again (the daemon sends them at once)")
     _add_common(r)
@@ -132,7 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(c)
     c.add_argument("--force", action="store_true", help="replace an existing file")
 
-    cmd("doctor", "check config, login, Trakt, players and the service")
+    cmd("doctor", "check config, login, Trakt, players and the service").add_argument(
+        "--account", metavar="NAME", help="check only this household account's login"
+    )
 
     p = cmd("plex", "Plex commands")
     psub = p.add_subparsers(dest="plex_action", metavar="ACTION", required=True)
@@ -268,17 +277,30 @@ def _need_client(config: Config) -> None:
         )
 
 
+def _token_file(config: Config, paths: Paths, args: argparse.Namespace) -> Path:
+    """The login `--account NAME` names (a configured account), else the single account's."""
+    account = getattr(args, "account", None)
+    if not account:
+        return paths.token_file
+    names = [a.name for a in config.accounts]
+    if account not in names:
+        known = ", ".join(names) if names else "none: add [accounts.NAME] to the config"
+        raise UserError(f"no account {account!r} in the config (accounts: {known})")
+    return paths.account_token_file(account)
+
+
 def cmd_login(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config, paths = _load(args, env)
     _need_client(config)
+    token_file = _token_file(config, paths, args)
     try:
-        return asyncio.run(_login(config, paths))
+        return asyncio.run(_login(config, paths, token_file))
     except KeyboardInterrupt:
         print("\nlogin cancelled", file=sys.stderr)
         return 130
 
 
-async def _login(config: Config, paths: Paths) -> int:
+async def _login(config: Config, paths: Paths, token_file: Path) -> int:
     from trakt_scrobbled.clock import SystemClock
     from trakt_scrobbled.trakt.auth import TokenStore
     from trakt_scrobbled.trakt.client import TraktClient
@@ -321,13 +343,13 @@ async def _login(config: Config, paths: Paths) -> int:
         print()
     try:
         ensure_state_dir(paths)
-        TokenStore(paths.token_file).save(token)
+        TokenStore(token_file).save(token)
     except OSError as err:
         raise UserError(
-            f"logged in, but the token could not be saved to {paths.token_file} "
+            f"logged in, but the token could not be saved to {token_file} "
             f"({err.strerror}): fix that and run the login again"
         ) from err
-    print(f"Logged in. The token is stored in {paths.token_file}.")
+    print(f"Logged in. The token is stored in {token_file}.")
     return EXIT_OK
 
 
@@ -383,21 +405,28 @@ def _qr_code(url: str) -> str:
 
 def cmd_logout(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config, paths = _load(args, env)
-    return asyncio.run(_logout(config, paths, env))
+    token_file = _token_file(config, paths, args)
+    return asyncio.run(_logout(config, paths, env, token_file, getattr(args, "account", None)))
 
 
-async def _logout(config: Config, paths: Paths, env: Mapping[str, str]) -> int:
+async def _logout(
+    config: Config,
+    paths: Paths,
+    env: Mapping[str, str],
+    token_file: Path,
+    account: str | None = None,
+) -> int:
     from trakt_scrobbled.clock import SystemClock
     from trakt_scrobbled.trakt.auth import TokenStore
     from trakt_scrobbled.trakt.client import TraktClient
     from trakt_scrobbled.trakt.errors import TraktError
     from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
 
-    store = TokenStore(paths.token_file)
+    store = TokenStore(token_file)
     token = store.load()
     if token is None:
         store.delete()
-        _tell_daemon_logged_out(paths, env)
+        _tell_daemon_logged_out(paths, env, account)
         print("not logged in")
         return EXIT_OK
     revoked = False
@@ -424,7 +453,7 @@ async def _logout(config: Config, paths: Paths, env: Mapping[str, str]) -> int:
             except TraktError as err:
                 print(f"could not revoke the token at Trakt: {err}", file=sys.stderr)
     store.delete()
-    _tell_daemon_logged_out(paths, env)
+    _tell_daemon_logged_out(paths, env, account)
     if revoked:
         print("Logged out: the token was revoked at Trakt and deleted here.")
         return EXIT_OK
@@ -436,12 +465,14 @@ async def _logout(config: Config, paths: Paths, env: Mapping[str, str]) -> int:
     return EXIT_USER_ERROR
 
 
-def _tell_daemon_logged_out(paths: Paths, env: Mapping[str, str]) -> None:
+def _tell_daemon_logged_out(
+    paths: Paths, env: Mapping[str, str], account: str | None = None
+) -> None:
     """A running daemon stops using the token at once (and shows how to log in again)."""
     from trakt_scrobbled.control import ControlError, NotRunning, control_path, request
 
     try:
-        request(control_path(env, paths), "logout")
+        request(control_path(env, paths), "logout", {"account": account} if account else None)
     except NotRunning:
         return
     except ControlError as err:
@@ -539,6 +570,15 @@ def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         return status_view.EXIT_NOT_RUNNING
     except ControlError as err:
         raise UserError(str(err)) from err
+    account = getattr(args, "account", None)
+    if account:
+        accounts = doc.get("accounts")
+        mine = (
+            [a for a in accounts if a.get("name") == account] if isinstance(accounts, list) else []
+        )
+        if not mine:
+            raise UserError(f"the running daemon has no account {account!r}")
+        doc["accounts"] = mine
     config = doc.get("config")
     if problems and not (isinstance(config, dict) and config.get("problems")):
         # The daemon has not read the file since it broke: say so all the same.
@@ -581,7 +621,12 @@ def cmd_doctor(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     async def run() -> int:
         failed = 0
         paint = Paint(wants_colour(sys.stdout, env))
-        async for check in doctor.diagnose(paths, env, explicit_config=override is not None):
+        async for check in doctor.diagnose(
+            paths,
+            env,
+            explicit_config=override is not None,
+            account=getattr(args, "account", None) or None,
+        ):
             failed += check.failed
             print(check.render(paint), flush=True)
         return failed
@@ -617,6 +662,8 @@ def cmd_queue(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     action = getattr(args, "queue_action", None)
     command = action or "queue"
     params: dict[str, object] = {}
+    if getattr(args, "account", None):
+        params["account"] = args.account
     if action == "retry":
         params["id"] = None if args.all else args.id
     elif action == "drop":
@@ -626,7 +673,12 @@ def cmd_queue(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         running = True
     except NotRunning:
         row_id = params.get("id")
-        result = _queue_offline(paths, command, row_id if isinstance(row_id, int) else None)
+        result = _queue_offline(
+            paths,
+            command,
+            row_id if isinstance(row_id, int) else None,
+            getattr(args, "account", None) or None,
+        )
         running = False
     except CommandFailed as err:
         raise UserError(str(err)) from err
@@ -666,10 +718,13 @@ def cmd_queue(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return EXIT_OK
 
 
-def _queue_offline(paths: Paths, command: str, row_id: int | None) -> object:
-    """The same commands on the database, when no daemon runs."""
+def _queue_offline(
+    paths: Paths, command: str, row_id: int | None, account: str | None = None
+) -> object:
+    """The same commands on the database, when no daemon runs: every account's rows, or
+    `account`'s only."""
     from trakt_scrobbled.clock import SystemClock
-    from trakt_scrobbled.outbox import Outbox
+    from trakt_scrobbled.outbox import Outbox, accounts_with_rows
     from trakt_scrobbled.status_view import queue_row_json
     from trakt_scrobbled.store import StoreError, open_db
 
@@ -680,12 +735,14 @@ def _queue_offline(paths: Paths, command: str, row_id: int | None) -> object:
     except StoreError as err:
         raise UserError(str(err)) from err
     try:
-        outbox = Outbox(conn, SystemClock())
+        names = [account] if account is not None else sorted({"", *accounts_with_rows(conn)})
+        outboxes = [Outbox(conn, SystemClock(), account=name) for name in names]
         if command == "retry":
-            return outbox.retry(row_id)
+            return sum(outbox.retry(row_id) for outbox in outboxes)
         if command == "drop":
-            return row_id is not None and outbox.drop(row_id)
-        return [queue_row_json(row) for row in outbox.rows()]
+            return row_id is not None and any(outbox.drop(row_id) for outbox in outboxes)
+        rows = sorted((row for outbox in outboxes for row in outbox.rows()), key=lambda r: r.id)
+        return [queue_row_json(row) for row in rows]
     finally:
         conn.close()
 

@@ -27,6 +27,8 @@ from trakt_scrobbled.paths import home_dir
 from trakt_scrobbled.redact import mask_url, mask_urls
 
 __all__ = [
+    "IMPLICIT_ACCOUNT",
+    "AccountConfig",
     "Config",
     "ConfigError",
     "KodiConfig",
@@ -223,6 +225,31 @@ class Override:
         return fnmatchcase(path, self.pattern)
 
 
+IMPLICIT_ACCOUNT = ""
+"""The one account of a config without `[accounts]`: today's `token.json`, today's rows."""
+
+ACCOUNT_RULE_KEYS: tuple[str, ...] = ("plex", "jellyfin", "kodi", "mpv", "mpris")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountConfig:
+    """One Trakt account of the household and the plays routed to it (router.py)."""
+
+    name: str
+    default: bool = False
+    """The account for plays that no rule routes."""
+    plex: tuple[str, ...] = ()
+    """Plex account names or ids (case-insensitive)."""
+    jellyfin: tuple[str, ...] = ()
+    """Jellyfin/Emby user names (case-insensitive)."""
+    kodi: tuple[str, ...] = ()
+    """Kodi hosts: "host" (any port) or "host:port"."""
+    mpv: tuple[str, ...] = ()
+    """mpv socket paths or globs, `~` and `$VARS` expanded."""
+    mpris: tuple[str, ...] = ()
+    """MPRIS bus-name patterns."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     trakt: TraktConfig = field(default_factory=TraktConfig)
@@ -238,6 +265,8 @@ class Config:
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     overrides: tuple[Override, ...] = ()
     """In file order; the first match wins."""
+    accounts: tuple[AccountConfig, ...] = ()
+    """The household, in file order; empty: one implicit account (`IMPLICIT_ACCOUNT`)."""
     source: Path | None = field(default=None, compare=False)
     """The file this came from; None when no file was read."""
 
@@ -617,6 +646,7 @@ def _build(
         logging=_logging(c.section(raw, "logging"), c),
         notify=_notify(c.section(raw, "notify"), c),
         overrides=_overrides(raw.get("overrides"), c, env),
+        accounts=_accounts(raw.get("accounts"), c, env),
         source=source,
     )
 
@@ -962,6 +992,114 @@ def _override(
         tvdb=tvdb,
     )
     return Override(pattern=pattern, type=kind, ids=ids)
+
+
+_ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+ACCOUNT_KEYS: tuple[str, ...] = ("default", *ACCOUNT_RULE_KEYS)
+
+
+def _accounts(value: object, c: _Checker, env: Mapping[str, str]) -> tuple[AccountConfig, ...]:
+    """`[accounts.NAME]` tables; a name becomes a file name (`token-NAME.json`), so it is
+    kept to lower-case letters, digits, `_` and `-`."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        c.add(("accounts",), f"expected a table of accounts ([accounts.NAME]), got {_got(value)}")
+        return ()
+    out: list[AccountConfig] = []
+    for name, table in value.items():
+        path: _Key = ("accounts", name)
+        if not _ACCOUNT_NAME.fullmatch(name):
+            c.add(
+                path,
+                "an account name may hold only lower-case letters, digits, _ and - "
+                f"(at most 32, starting with a letter or digit), got {_show(name)}",
+            )
+            continue
+        if not isinstance(table, dict):
+            c.add(path, f"expected a table ([accounts.{name}]), got {_got(table)}")
+            continue
+        account = _account(name, table, path, c, env)
+        if account is not None:
+            out.append(account)
+    defaults = [a.name for a in out if a.default]
+    if len(defaults) > 1:
+        for name in defaults[1:]:
+            c.add(
+                ("accounts", name, "default"),
+                f'only one account can be the default, and "{defaults[0]}" already is',
+            )
+    return tuple(out)
+
+
+def _account(
+    name: str, t: Mapping[str, object], path: _Key, c: _Checker, env: Mapping[str, str]
+) -> AccountConfig | None:
+    before = len(c.problems)
+    c.unknown_keys(t, path, ACCOUNT_KEYS)
+    default = c.boolean(t, (*path, "default"), False)
+    names = {
+        key: tuple(dict.fromkeys(text.strip() for _, text in c.string_list(t, (*path, key))))
+        for key in ("plex", "jellyfin")
+    }
+    kodi: list[str] = []
+    for item_path, text in c.string_list(t, (*path, "kodi")):
+        host = text.strip().lower()
+        if not _kodi_rule(host):
+            c.add(item_path, f'must be a host or "host:port", got {_show(text)}')
+        else:
+            kodi.append(host)
+    mpv: list[str] = []
+    for item_path, text in c.string_list(t, (*path, "mpv")):
+        expanded, missing = _expand(text.strip(), env)
+        if missing:
+            c.add(item_path, ", ".join(f"${m}" for m in missing) + " not set in the environment")
+        elif not os.path.isabs(expanded):
+            c.add(
+                item_path,
+                f"must be an absolute path or glob (after ~ and $VARS), got {_show(text)}",
+            )
+        else:
+            mpv.append(expanded)
+    mpris: list[str] = []
+    for item_path, text in c.string_list(t, (*path, "mpris")):
+        pattern = text.strip().removeprefix(_MPRIS_PREFIX)
+        if not _BUS_PATTERN.fullmatch(pattern):
+            c.add(
+                item_path,
+                "a D-Bus name pattern may only hold letters, digits, _ - . and the glob "
+                f"characters * ? [ ] !, got {_show(text)}",
+            )
+        else:
+            mpris.append(pattern)
+    if len(c.problems) != before:
+        return None
+    return AccountConfig(
+        name=name,
+        default=default,
+        plex=names["plex"],
+        jellyfin=names["jellyfin"],
+        kodi=tuple(dict.fromkeys(kodi)),
+        mpv=tuple(dict.fromkeys(mpv)),
+        mpris=tuple(dict.fromkeys(mpris)),
+    )
+
+
+_HOST = re.compile(r"[a-z0-9._-]+|\[[0-9a-f:.]+\]")
+
+
+def _kodi_rule(text: str) -> bool:
+    """ "host" or "host:port" (an IPv6 address in brackets), port 1 to 65535."""
+    if _HOST.fullmatch(text):
+        return True
+    host, sep, port = text.rpartition(":")
+    return (
+        bool(sep)
+        and bool(_HOST.fullmatch(host))
+        and port.isdigit()
+        and 1 <= int(port) <= 65535
+        and len(port) <= 5
+    )
 
 
 def _expand_home(value: str, env: Mapping[str, str]) -> str:

@@ -22,7 +22,7 @@ import tempfile
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -268,8 +268,15 @@ def check_database(db_file: Path) -> Check:
     return _ok("database", message)
 
 
-def check_token(token_file: Path, *, now: float) -> tuple[Check, Token | None]:
-    """The stored login: present, private, readable, not expired. Returns it when usable."""
+def check_token(token_file: Path, *, now: float, account: str = "") -> tuple[Check, Token | None]:
+    """The stored login: present, private, readable, not expired. Returns it when usable.
+
+    `account` names a household account (its own check, `login ACCOUNT`)."""
+    if account:
+        check, token = check_token(token_file, now=now)
+        login_hint = f"trakt-scrobbled login --account {account}"
+        hint = check.hint.replace("trakt-scrobbled login", login_hint)
+        return replace(check, name=f"login {account}", hint=hint), token
     login = "run `trakt-scrobbled login`"
     try:
         info = token_file.stat()
@@ -922,10 +929,12 @@ async def diagnose(
     systemctl: str | None = None,
     trakt_wait: float = TRAKT_TIMEOUT,
     local_wait: float = LOCAL_TIMEOUT,
+    account: str | None = None,
 ) -> AsyncIterator[Check]:
     """Every check, in the order a user would fix things, each as soon as it is known.
 
-    `systemctl` defaults to the one on `$PATH` of `env`.
+    `systemctl` defaults to the one on `$PATH` of `env`. With `[accounts]`, each account's
+    login is checked (`account`: that one only) instead of the single account's.
     """
     if now is None:
         now = time.time()
@@ -936,8 +945,19 @@ async def diagnose(
         yield check
     for check in check_state(paths):
         yield check
-    token_check, token = check_token(paths.token_file, now=now)
-    yield token_check
+    logins: list[tuple[Check, Token | None]] = []
+    if config is not None and config.accounts:
+        names = [a.name for a in config.accounts]
+        if account is not None and account not in names:
+            yield _fail("login", f"no account {account!r} in the config", "see [accounts.NAME]")
+        for name in names:
+            if account is None or name == account:
+                file = paths.account_token_file(name)
+                logins.append(check_token(file, now=now, account=name))
+    else:
+        logins.append(check_token(paths.token_file, now=now))
+    for token_check, _ in logins:
+        yield token_check
     if config is None:
         yield _note(
             "doctor",
@@ -949,8 +969,10 @@ async def diagnose(
         for check in trakt_checks:
             yield check
         trakt_ok = bool(trakt_checks) and trakt_checks[-1].status is CheckStatus.OK
-        if token is not None and trakt_ok:
-            yield await check_login(config.trakt, token, wait=trakt_wait)
+        for token_check, token in logins:
+            if token is not None and trakt_ok:
+                verdict = await check_login(config.trakt, token, wait=trakt_wait)
+                yield replace(verdict, name=token_check.name)
         for check in await check_mpv(config.mpv, wait=local_wait):
             yield check
         for check in await check_kodi(config.kodi, wait=local_wait):

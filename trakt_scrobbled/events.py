@@ -197,6 +197,11 @@ class Playing:
     paused: bool = False
     """The item was found paused (e.g. on connect)."""
     speed: float = 1.0
+    user: str | None = None
+    """Who plays it, as the player names them (a Plex account, a Jellyfin user): the router's
+    input for the household (router.py); None where the player has no users."""
+    user_id: str | None = None
+    """The same user's id, where the player has one (a Plex account id)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from enum import StrEnum
 from typing import Any
 
 from trakt_scrobbled.clock import Clock
+from trakt_scrobbled.config import IMPLICIT_ACCOUNT
 from trakt_scrobbled.events import Scrobble
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,8 @@ class OutboxRow:
     maybe_sent: bool
     state: RowState
     error: str | None
+    account: str = IMPLICIT_ACCOUNT
+    """The Trakt account (lane) the row belongs to; '' is the implicit account."""
 
     @property
     def path(self) -> str:
@@ -84,7 +87,10 @@ class _Held:
     watch_keys: tuple[str, ...]
 
 
-_COLUMNS = "id, play_id, kind, body, label, watched, created_at, attempts, maybe_sent, state, error"
+_COLUMNS = (
+    "id, play_id, kind, body, label, watched, created_at, attempts, maybe_sent, state, error, "
+    "account"
+)
 
 
 def _row(r: tuple[Any, ...]) -> OutboxRow:
@@ -100,14 +106,22 @@ def _row(r: tuple[Any, ...]) -> OutboxRow:
         maybe_sent=bool(r[8]),
         state=RowState(r[9]),
         error=r[10],
+        account=r[11],
     )
 
 
 class Outbox:
-    """Rows in the `outbox` table, and listeners woken when a row is added."""
+    """One account's lane of the `outbox` table, and listeners woken when a row is added.
 
-    def __init__(self, conn: sqlite3.Connection, clock: Clock) -> None:
+    Every query is limited to `account`, so a lane's sender never sees, sends, retries or
+    drops another account's rows; the rows of all lanes share one database and one id space.
+    """
+
+    def __init__(
+        self, conn: sqlite3.Connection, clock: Clock, account: str = IMPLICIT_ACCOUNT
+    ) -> None:
         self._conn = conn
+        self.account = account
         self._clock = clock
         self._listeners: list[Callable[[], None]] = []
         self._held: list[_Held] = []
@@ -153,12 +167,12 @@ class Outbox:
         with self._tx():
             self._conn.execute(
                 "DELETE FROM outbox WHERE play_id = ? AND state = 'pending' "
-                "AND kind IN ('start', 'stop') AND watched = 0",
-                (scrobble.play_id,),
+                "AND kind IN ('start', 'stop') AND watched = 0 AND account = ?",
+                (scrobble.play_id, self.account),
             )
             cur = self._conn.execute(
-                "INSERT INTO outbox (play_id, kind, body, label, watched, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (play_id, kind, body, label, watched, created_at, account) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     scrobble.play_id,
                     str(scrobble.verb),
@@ -166,11 +180,12 @@ class Outbox:
                     scrobble.item.describe(),
                     int(scrobble.watched),
                     created,
+                    self.account,
                 ),
             )
             self._conn.executemany(
-                "INSERT INTO watched (key, label, watched_at) VALUES (?, ?, ?)",
-                [(key, scrobble.item.describe(), created) for key in watch_keys],
+                "INSERT INTO watched (key, label, watched_at, account) VALUES (?, ?, ?, ?)",
+                [(key, scrobble.item.describe(), created, self.account) for key in watch_keys],
             )
         row_id = cur.lastrowid
         assert row_id is not None
@@ -234,30 +249,39 @@ class Outbox:
                 delay = min(delay * 2, cap)
 
     def get(self, row_id: int) -> OutboxRow | None:
-        r = self._conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (row_id,)).fetchone()  # noqa: S608
+        r = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE id = ? AND account = ?",  # noqa: S608
+            (row_id, self.account),
+        ).fetchone()
         return None if r is None else _row(r)
 
     def rows(self, state: RowState | None = None) -> list[OutboxRow]:
         if state is None:
-            cur = self._conn.execute(f"SELECT {_COLUMNS} FROM outbox ORDER BY id")  # noqa: S608
+            cur = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM outbox WHERE account = ? ORDER BY id",  # noqa: S608
+                (self.account,),
+            )
         else:
             cur = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM outbox WHERE state = ? ORDER BY id",  # noqa: S608
-                (str(state),),
+                f"SELECT {_COLUMNS} FROM outbox WHERE state = ? AND account = ? "  # noqa: S608
+                "ORDER BY id",
+                (str(state), self.account),
             )
         return [_row(r) for r in cur.fetchall()]
 
     def next_pending(self) -> OutboxRow | None:
         r = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' ORDER BY id LIMIT 1"  # noqa: S608
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' AND account = ? "  # noqa: S608
+            "ORDER BY id LIMIT 1",
+            (self.account,),
         ).fetchone()
         return None if r is None else _row(r)
 
     def pending_history(self, limit: int) -> list[OutboxRow]:
         cur = self._conn.execute(
             f"SELECT {_COLUMNS} FROM outbox WHERE state = 'pending' AND kind = 'history' "  # noqa: S608
-            "ORDER BY id LIMIT ?",
-            (limit,),
+            "AND account = ? ORDER BY id LIMIT ?",
+            (self.account, limit),
         )
         return [_row(r) for r in cur.fetchall()]
 
@@ -271,8 +295,8 @@ class Outbox:
                 "UPDATE outbox SET kind = 'history' WHERE state = 'pending' AND kind = 'stop' "
                 "AND watched = 1 AND created_at < ? "
                 "AND (json_extract(body, '$.episode.number_abs') IS NULL "
-                "OR json_extract(body, '$.episode.ids') IS NOT NULL)",
-                (ended_before,),
+                "OR json_extract(body, '$.episode.ids') IS NOT NULL) AND account = ?",
+                (ended_before, self.account),
             )
         return cur.rowcount
 
@@ -280,28 +304,32 @@ class Outbox:
         """Record, before the request leaves, that Trakt may see it (for later dedupe)."""
         with self._tx():
             self._conn.executemany(
-                "UPDATE outbox SET maybe_sent = 1, attempts = attempts + 1 WHERE id = ?",
-                [(i,) for i in row_ids],
+                "UPDATE outbox SET maybe_sent = 1, attempts = attempts + 1 "
+                "WHERE id = ? AND account = ?",
+                [(i, self.account) for i in row_ids],
             )
 
     def mark_unsent(self, error: str, *row_ids: int) -> None:
         """The request surely did not reach Trakt (refused before sending, 429, 5xx)."""
         with self._tx():
             self._conn.executemany(
-                "UPDATE outbox SET maybe_sent = 0, error = ? WHERE id = ?",
-                [(error, i) for i in row_ids],
+                "UPDATE outbox SET maybe_sent = 0, error = ? WHERE id = ? AND account = ?",
+                [(error, i, self.account) for i in row_ids],
             )
 
     def note_error(self, error: str, *row_ids: int) -> None:
         with self._tx():
             self._conn.executemany(
-                "UPDATE outbox SET error = ? WHERE id = ?", [(error, i) for i in row_ids]
+                "UPDATE outbox SET error = ? WHERE id = ? AND account = ?",
+                [(error, i, self.account) for i in row_ids],
             )
 
     def complete(self, result: str, *rows: OutboxRow) -> None:
         with self._tx():
             for row in rows:
-                self._conn.execute("DELETE FROM outbox WHERE id = ?", (row.id,))
+                self._conn.execute(
+                    "DELETE FROM outbox WHERE id = ? AND account = ?", (row.id, self.account)
+                )
                 self._record(row, result)
 
     # --- what was watched, to refuse a second play of the same watch ------------------------
@@ -315,8 +343,9 @@ class Outbox:
             return max(in_memory)
         marks = ",".join("?" * len(keys))
         r = self._conn.execute(
-            f"SELECT MAX(watched_at) FROM watched WHERE key IN ({marks}) AND watched_at >= ?",  # noqa: S608
-            (*keys, since),
+            f"SELECT MAX(watched_at) FROM watched WHERE key IN ({marks}) "  # noqa: S608
+            "AND watched_at >= ? AND account = ?",
+            (*keys, since, self.account),
         ).fetchone()
         return None if r is None or r[0] is None else float(r[0])
 
@@ -335,7 +364,8 @@ class Outbox:
         """Make `row` a dead letter: kept, visible in `queue`, never sent again by itself."""
         with self._tx():
             self._conn.execute(
-                "UPDATE outbox SET state = 'dead', error = ? WHERE id = ?", (reason, row.id)
+                "UPDATE outbox SET state = 'dead', error = ? WHERE id = ? AND account = ?",
+                (reason, row.id, self.account),
             )
             self._record(row, f"failed: {reason}")
         log.warning(
@@ -347,13 +377,15 @@ class Outbox:
         with self._tx():
             if row_id is None:
                 cur = self._conn.execute(
-                    "UPDATE outbox SET state = 'pending', error = NULL WHERE state = 'dead'"
+                    "UPDATE outbox SET state = 'pending', error = NULL "
+                    "WHERE state = 'dead' AND account = ?",
+                    (self.account,),
                 )
             else:
                 cur = self._conn.execute(
                     "UPDATE outbox SET state = 'pending', error = NULL "
-                    "WHERE id = ? AND state = 'dead'",
-                    (row_id,),
+                    "WHERE id = ? AND state = 'dead' AND account = ?",
+                    (row_id, self.account),
                 )
         if cur.rowcount:
             self._notify()
@@ -361,14 +393,17 @@ class Outbox:
 
     def drop(self, row_id: int) -> bool:
         with self._tx():
-            cur = self._conn.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+            cur = self._conn.execute(
+                "DELETE FROM outbox WHERE id = ? AND account = ?", (row_id, self.account)
+            )
         return cur.rowcount > 0
 
     def counts(self) -> QueueCounts:
         pending, dead, oldest = self._conn.execute(
             "SELECT "
             "COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'dead'), 0), "
-            "MIN(CASE WHEN state = 'pending' THEN created_at END) FROM outbox"
+            "MIN(CASE WHEN state = 'pending' THEN created_at END) FROM outbox WHERE account = ?",
+            (self.account,),
         ).fetchone()
         return QueueCounts(int(pending), int(dead), oldest)
 
@@ -412,3 +447,10 @@ class _Transaction:
                 raise
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
+
+
+def accounts_with_rows(conn: sqlite3.Connection) -> dict[str, int]:
+    """Every account that has rows in the outbox, with how many: a lane removed from the
+    config keeps its rows, and `status` says so instead of dropping them."""
+    cur = conn.execute("SELECT account, COUNT(*) FROM outbox GROUP BY account ORDER BY account")
+    return {str(account): int(n) for account, n in cur.fetchall()}

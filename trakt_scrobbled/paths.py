@@ -39,6 +39,13 @@ class Paths:
     def token_file(self) -> Path:
         return self.state_dir / TOKEN_FILE_NAME
 
+    def account_token_file(self, account: str) -> Path:
+        """A household account's login (`token-NAME.json`); the implicit account's is
+        `token.json`, as before accounts existed. `account` is a validated config name."""
+        if not account:
+            return self.token_file
+        return self.state_dir / f"token-{account}.json"
+
     @property
     def plex_login_file(self) -> Path:
         """What `plex login` stored: the Plex server and its token (mode 0600)."""

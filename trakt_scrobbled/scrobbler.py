@@ -25,6 +25,7 @@ from trakt_scrobbled.events import (
     MediaInfo,
     MediaType,
     PlayerEvent,
+    Playing,
     Scrobble,
     Tick,
     TraktItem,
@@ -89,6 +90,17 @@ class _Source:
     timer: asyncio.Task[None] | None = None
     saved: set[str] = field(default_factory=set)
     """Keys of this source's snapshots in the play store."""
+    lane: Outbox | None = None
+    """The account's outbox the router gave this source's newest play; None: no account."""
+    routed: str = ""
+    """Why no account takes the newest play (a route's reason), for `status`."""
+    lanes: dict[str, Outbox | None] = field(default_factory=dict)
+    """Each play's lane, fixed when it started: a Plex player handed to another user
+    finishes the first user's play on the first user's account."""
+
+
+Lane = Callable[[str, str | None, str | None], tuple[Outbox | None, str]]
+"""(source, user, user id) -> the account's outbox (None: not scrobbled) and why not."""
 
 
 class Scrobbler:
@@ -103,8 +115,12 @@ class Scrobbler:
         rewatch_window: float = 21600.0,
         new_play_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         identify_retry: float = 60.0,
+        lane: Lane | None = None,
     ) -> None:
+        """`lane` picks each play's account outbox (the household); without it every play
+        goes to `outbox`, the one implicit account."""
         self._outbox = outbox
+        self._lane: Lane = lane or (lambda source, user, user_id: (outbox, ""))
         self._identifier = identifier
         self._clock = clock
         self.policy = policy
@@ -123,6 +139,10 @@ class Scrobbler:
         self._ignored: deque[Ignored] = deque(maxlen=20)
         self._unsaved: dict[int, tuple[str, _Source]] = {}
         """Sources whose snapshot is written on the next loop turn (after the POST left)."""
+
+    def use_lanes(self, lane: Lane) -> None:
+        """A reloaded [accounts]: new plays are routed by it; plays running keep their lane."""
+        self._lane = lane
 
     def use(self, identifier: Identifies, policy: session.Policy, rewatch_window: float) -> None:
         """A reloaded config: plays already running keep going under the new rules."""
@@ -167,20 +187,25 @@ class Scrobbler:
         for source, (held, ended) in by_source.items():
             state, effects = lifecycle.recovered(self._new_play_id(), held, tuple(ended))
             src = _Source(state, saved={s.key for s in snapshots if s.source == source})
+            # A recovered play is routed by its source alone (the snapshot has no user):
+            # exact for mpv, Kodi and MPRIS; a media server's play goes to the default.
+            src.lane, src.routed = self._lane(source, None, None)
             self._sources[source] = src
             self._apply(source, src, effects)
             if held is not None and held.state.item is not None:
                 # A watch queued just before the kill may not be in the snapshot yet.
-                self._feed(source, src, Answer(held.state.play_id or "", self._identified(held)))
+                self._feed(
+                    source, src, Answer(held.state.play_id or "", self._identified(held, src.lane))
+                )
             if hold <= 0:
                 self._feed(source, src, Release())
         if hold > 0 and any(s.state.held is not None for s in self._sources.values()):
             self._hold_timer = self._spawn(self._release_held(hold), name="hold")
         return len(snapshots)
 
-    def _identified(self, held: Kept) -> Identified:
+    def _identified(self, held: Kept, lane: Outbox | None) -> Identified:
         items = held.state.items
-        return Identified(items[0], parts=items, seen=self._seen(items))
+        return Identified(items[0], parts=items, seen=self._seen(items, lane))
 
     async def _release_held(self, hold: float) -> None:
         await self._clock.sleep(hold)
@@ -197,7 +222,36 @@ class Scrobbler:
         src = self._sources.get(source)
         if src is None:
             src = self._sources[source] = _Source(lifecycle.Source(self._new_play_id()))
+            src.lane, src.routed = self._lane(source, None, None)
+        if isinstance(event, Playing):
+            self._route(source, src, event)
         self._feed(source, src, event, save_after_send=True)
+
+    def _route(self, source: str, src: _Source, event: Playing) -> None:
+        """Pick the account of the play `event` starts; the plays before keep theirs."""
+        self._pin_lanes(src)
+        lane, why = self._lane(source, event.user, event.user_id)
+        if lane is not src.lane or why != src.routed:
+            if lane is None:
+                log.info("%s: not scrobbled: %s", source, why)
+                self._ignored.append(
+                    Ignored(self._clock.time(), source, _media_label(event.media), why)
+                )
+            elif src.lane is not None or src.routed:
+                log.info("%s: plays for account %s", source, lane.account or "(implicit)")
+        src.lane, src.routed = lane, why
+
+    def _pin_lanes(self, src: _Source) -> None:
+        """Every play the source has gets the lane it has now; plays gone are forgotten."""
+        state = src.state
+        plays = [state.current, *(k.state for k in state.ended)]
+        if state.held is not None:
+            plays.append(state.held.state)
+        alive = {p.play_id for p in plays if p.play_id is not None}
+        for play_id in alive:
+            src.lanes.setdefault(play_id, src.lane)
+        for play_id in [p for p in src.lanes if p not in alive]:
+            del src.lanes[play_id]
 
     def _feed(
         self,
@@ -212,6 +266,7 @@ class Scrobbler:
             src.state, event, self._clock.monotonic(), self._clock.time(), self.policy
         )
         self._apply(source, src, effects)
+        self._pin_lanes(src)
         kept_same = old.ended == src.state.ended and old.held == src.state.held
         if save_after_send and kept_same and any(isinstance(e, Send) for e in effects):
             # A player event's scrobble: the sender was woken by the enqueue, its POST leaves
@@ -264,7 +319,7 @@ class Scrobbler:
         for effect in effects:
             match effect:
                 case Send(scrobble=scrobble, at=at):
-                    self._queue(source, scrobble, at)
+                    self._queue(source, src, scrobble, at)
                 case Identify(play_id=play_id, media=media):
                     task = self._identifying.get(play_id)
                     if task is None or task.done():
@@ -310,7 +365,8 @@ class Scrobbler:
                     )
                     if src.state.current.play_id == play_id:
                         src.reason = None
-                    answer = Identified(item, parts=parts, seen=self._seen(parts))
+                    lane = src.lanes.get(play_id, src.lane)
+                    answer = Identified(item, parts=parts, seen=self._seen(parts, lane))
                     self._feed(source, src, Answer(play_id, answer))
                     return
                 reason = "identification failed" if result is None else result.reason
@@ -342,20 +398,26 @@ class Scrobbler:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    def _seen(self, parts: tuple[TraktItem, ...]) -> frozenset[int]:
-        """The parts recorded watched within the rewatch window: the lifecycle's input."""
+    def _seen(self, parts: tuple[TraktItem, ...], lane: Outbox | None) -> frozenset[int]:
+        """The parts recorded watched (on the play's account) within the rewatch window."""
+        if lane is None:
+            return frozenset()
         since = self._clock.time() - self.rewatch_window
         return frozenset(
             n
             for n, part in enumerate(parts)
-            if self._outbox.watched_since(watch_keys(part), since) is not None
+            if lane.watched_since(watch_keys(part), since) is not None
         )
 
     # --- storage ---------------------------------------------------------------------------
 
-    def _queue(self, source: str, action: Scrobble, at: float | None) -> None:
+    def _queue(self, source: str, src: _Source, action: Scrobble, at: float | None) -> None:
+        lane = src.lanes.get(action.play_id, src.lane)
+        if lane is None:
+            log.debug("%s: %s not queued: no account takes this play", source, action.verb)
+            return
         keys = watch_keys(action.item) if action.watched else ()
-        self._outbox.enqueue(action, at=at, watch_keys=keys)
+        lane.enqueue(action, at=at, watch_keys=keys)
         what = "watched" if action.watched else action.verb
         log.info(
             "%s: queued %s %s at %.2f%%", source, what, action.item.describe(), action.progress
@@ -439,7 +501,7 @@ class Scrobbler:
                     item=item,
                     phase=state.phase,
                     progress=session.progress(state, now),
-                    reason=None if item else src.reason,
+                    reason=src.routed if src.lane is None else None if item else src.reason,
                 )
             )
         return out

@@ -64,6 +64,7 @@ def queue_row_json(row: OutboxRow) -> dict[str, Any]:
         "attempts": row.attempts,
         "error": row.error,
         "body": row.body,
+        "account": row.account,
     }
 
 
@@ -86,6 +87,7 @@ def render_status(
         _playing(_list(doc.get("playing"))),
         _queue(_obj(doc.get("queue")), view),
         _sender(_obj(doc.get("sender"))),
+        _accounts(_list(doc.get("accounts")), _obj(doc.get("accounts_removed"))),
         _recent(_list(doc.get("recent")), view),
         _ignored(_list(doc.get("ignored")), view),
         _problems(doc),
@@ -149,6 +151,8 @@ def _header(doc: Mapping[str, Any], view: _View) -> list[str]:
 
 def _auth(auth: Mapping[str, Any], view: _View) -> list[str]:
     state = str(auth.get("state") or "unknown")
+    if state == "per account":
+        return ["Trakt:    one login per account (see Account: below)"]
     login = _obj(auth.get("login"))
     if state == "logged in":
         expires = auth.get("expires_at")
@@ -233,6 +237,33 @@ def _queue(queue: Mapping[str, Any], view: _View) -> list[str]:
         lines.append(
             "          see `trakt-scrobbled queue`; `trakt-scrobbled queue retry --all` "
             "sends the failed ones again"
+        )
+    return lines
+
+
+def _accounts(accounts: Sequence[Any], removed: Mapping[str, Any]) -> list[str]:
+    """The household: one line per account (its login, queue, sender); none without."""
+    lines: list[str] = []
+    for account in accounts:
+        if not isinstance(account, Mapping):
+            continue
+        queue = _obj(account.get("queue"))
+        line = (
+            f"Account:  {account.get('name')}: {_int(queue.get('pending'))} pending, "
+            f"{_int(queue.get('failed'))} failed; {account.get('sender') or '?'}"
+        )
+        code = account.get("login_code")
+        if not account.get("logged_in"):
+            line += "; login needed"
+            if isinstance(code, Mapping):
+                line += f": enter {code.get('user_code')} at {code.get('url')}"
+        elif account.get("last_error"):
+            line += f"; last error: {account['last_error']}"
+        lines.append(line)
+    for name, rows in removed.items():
+        lines.append(
+            f"Account:  {name or '(single account)'}: not in the config; its {rows} row(s) "
+            "are kept, not sent"
         )
     return lines
 

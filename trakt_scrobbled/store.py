@@ -63,6 +63,14 @@ MIGRATIONS: tuple[str, ...] = (
         saved_at    REAL NOT NULL               -- wall clock of the snapshot
     );
     """,
+    # The household: every row belongs to one Trakt account. '' is the implicit account of a
+    # config without [accounts] (today's token.json), so every row written before stays its.
+    """
+    ALTER TABLE outbox ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    ALTER TABLE watched ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    ALTER TABLE plays ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    CREATE INDEX outbox_account ON outbox(account, state, id);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

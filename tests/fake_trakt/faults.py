@@ -31,9 +31,13 @@ class Fault:
     retry_after: float | None = None
     html: bool = False
     seconds: float = 0.0
+    user: str | None = None
+    """Only requests made with this user's token (FakeTrakt.add_user); None: anyone's."""
 
-    def matches(self, method: str, path: str) -> bool:
+    def matches(self, method: str, path: str, user: str | None = None) -> bool:
         if self.method is not None and self.method.upper() != method:
+            return False
+        if self.user is not None and self.user != user:
             return False
         return self.path_prefix is None or path.startswith(self.path_prefix)
 
@@ -57,12 +61,12 @@ class FaultPlan:
         self._faults.clear()
         self.outage = None
 
-    def take(self, method: str, path: str) -> Fault | None:
+    def take(self, method: str, path: str, user: str | None = None) -> Fault | None:
         """The fault this request meets, consuming one use of it."""
         if self.outage is not None:
             return self.outage
         for fault in self._faults:
-            if fault.matches(method, path):
+            if fault.matches(method, path, user):
                 fault.remaining -= 1
                 if fault.remaining == 0:
                     self._faults.remove(fault)

@@ -48,6 +48,9 @@ log = logging.getLogger(__name__)
 WRITE_METHODS = frozenset({"POST", "PUT", "DELETE", "PATCH"})
 _START_TIMEOUT = 10.0
 _BODY = web.RequestKey[dict[str, Any]]("fake_trakt_body", dict)
+_USER = web.RequestKey[str]("fake_trakt_user", str)
+MAIN_USER = "me"
+"""The user of a fake that was never given another (`add_user`)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -70,6 +73,8 @@ class RecordedRequest:
     wall: float
     """Arrival, `time.time()`."""
     fault: FaultKind | None = None
+    user: str = "me"
+    """The Trakt user whose token the request carried (`MAIN_USER` without one)."""
 
 
 def _response(reply: Reply) -> web.Response:
@@ -125,7 +130,11 @@ class FakeTrakt:
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._catalogue = Catalogue()
-        self._state = TraktState(self.config, clock or SystemClock(), self._catalogue)
+        self._users_clock: Clock = clock or SystemClock()
+        self._state = TraktState(self.config, self._users_clock, self._catalogue)
+        self._users: dict[str, TraktState] = {MAIN_USER: self._state}
+        """Trakt users by name, each with its own tokens, history, playback and POST spacing
+        (Trakt's limits are per user): a request is the user's whose token it carries."""
         self._faults = FaultPlan()
         self._records: list[RecordedRequest] = []
         self._thread: threading.Thread | None = None
@@ -253,14 +262,31 @@ class FakeTrakt:
 
     # --- tokens and device codes -----------------------------------------------------------
 
-    def issue_token(self) -> TokenPair:
+    def add_user(self, name: str) -> None:
+        """Another Trakt user (the household); the first, `MAIN_USER`, always exists."""
+        with self._lock:
+            if name not in self._users:
+                self._users[name] = TraktState(self.config, self._users_clock, self._catalogue)
+
+    def _user(self, name: str | None) -> TraktState:
+        return self._state if name is None else self._users[name]
+
+    def _user_of(self, authorization: str | None) -> str:
+        """The user whose token `authorization` carries (an expired one too), else the main."""
+        token = (authorization or "").partition(" ")[2].strip()
+        for name, state in self._users.items():
+            if token and state.owns(token):
+                return name
+        return MAIN_USER
+
+    def issue_token(self, user: str | None = None) -> TokenPair:
         """A valid token pair, as if the user had logged in (skips the device flow)."""
         with self._lock:
-            return self._state.issue_token()
+            return self._user(user).issue_token()
 
-    def expire_access_tokens(self) -> None:
+    def expire_access_tokens(self, user: str | None = None) -> None:
         with self._lock:
-            self._state.expire_access_tokens()
+            self._user(user).expire_access_tokens()
 
     def approve(self, user_code: str | None = None) -> str:
         """The user approves `user_code` (None: the newest pending one); returns the code."""
@@ -285,18 +311,18 @@ class FakeTrakt:
 
     # --- state -----------------------------------------------------------------------------
 
-    def history(self) -> tuple[HistoryEntry, ...]:
+    def history(self, user: str | None = None) -> tuple[HistoryEntry, ...]:
         """In the order entries were added (GET /sync/history sorts newest first)."""
         with self._lock:
-            return self._state.history()
+            return self._user(user).history()
 
-    def playback(self) -> tuple[PlaybackEntry, ...]:
+    def playback(self, user: str | None = None) -> tuple[PlaybackEntry, ...]:
         with self._lock:
-            return self._state.playback()
+            return self._user(user).playback()
 
-    def watching(self) -> Watching | None:
+    def watching(self, user: str | None = None) -> Watching | None:
         with self._lock:
-            return self._state.watching()
+            return self._user(user).watching()
 
     def add_history(
         self,
@@ -325,13 +351,17 @@ class FakeTrakt:
         method: str | None = None,
         retry_after: float | None = None,
         html: bool = False,
+        user: str | None = None,
     ) -> None:
         """The next `n` matching requests get `status` and change nothing.
 
         With `retry_after` a Retry-After header is sent (and X-Ratelimit on a 429);
-        `html=True` answers an edge-style HTML page with no rate headers at all.
+        `html=True` answers an edge-style HTML page with no rate headers at all; `user`
+        limits it to requests with that user's token.
         """
-        self._arm(Fault(FaultKind.STATUS, n, path_prefix, method, status, retry_after, html))
+        self._arm(
+            Fault(FaultKind.STATUS, n, path_prefix, method, status, retry_after, html, user=user)
+        )
 
     def delay_next(
         self, n: int, seconds: float, *, path_prefix: str | None = None, method: str | None = None
@@ -463,27 +493,38 @@ class FakeTrakt:
         def query(request: web.Request) -> dict[str, str]:
             return dict(request.query)
 
+        def user(request: web.Request) -> TraktState:
+            return self._users[request[_USER]]
+
         def history(request: web.Request) -> Reply:
             info = request.match_info
-            return s.get_history(info.get("kind"), info.get("id"), query(request))
+            return user(request).get_history(info.get("kind"), info.get("id"), query(request))
 
         app.router.add_post("/oauth/device/code", route(lambda r: s.new_device_code(body(r))))
         app.router.add_post("/oauth/device/token", route(lambda r: s.poll_device(body(r))))
-        app.router.add_post("/oauth/token", route(lambda r: s.oauth_token(body(r))))
-        app.router.add_post("/oauth/revoke", route(lambda r: s.revoke(body(r))))
+
+        def by_token(request: web.Request, key: str) -> TraktState:
+            token = body(request).get(key)
+            return self._users[self._user_of(f"Bearer {token}" if isinstance(token, str) else "")]
+
         app.router.add_post(
-            "/scrobble/start", route(lambda r: s.scrobble(ScrobbleVerb.START, body(r)))
+            "/oauth/token", route(lambda r: by_token(r, "refresh_token").oauth_token(body(r)))
+        )
+        app.router.add_post("/oauth/revoke", route(lambda r: by_token(r, "token").revoke(body(r))))
+        app.router.add_post(
+            "/scrobble/start", route(lambda r: user(r).scrobble(ScrobbleVerb.START, body(r)))
         )
         app.router.add_post(
-            "/scrobble/stop", route(lambda r: s.scrobble(ScrobbleVerb.STOP, body(r)))
+            "/scrobble/stop", route(lambda r: user(r).scrobble(ScrobbleVerb.STOP, body(r)))
         )
-        app.router.add_post("/sync/history", route(lambda r: s.sync_history(body(r))))
+        app.router.add_post("/sync/history", route(lambda r: user(r).sync_history(body(r))))
         app.router.add_get("/sync/history", route(history))
         app.router.add_get("/sync/history/{kind}", route(history))
         app.router.add_get("/sync/history/{kind}/{id}", route(history))
-        app.router.add_get("/sync/playback", route(lambda r: s.get_playback(None)))
+        app.router.add_get("/sync/playback", route(lambda r: user(r).get_playback(None)))
         app.router.add_get(
-            "/sync/playback/{kind}", route(lambda r: s.get_playback(r.match_info["kind"]))
+            "/sync/playback/{kind}",
+            route(lambda r: user(r).get_playback(r.match_info["kind"])),
         )
         app.router.add_get(
             "/search/{type}", route(lambda r: s.search_text(r.match_info["type"], query(r)))
@@ -517,7 +558,9 @@ class FakeTrakt:
         raw = await request.read()
         status: int | None = None
         with self._lock:
-            fault = self._faults.take(request.method, request.path)
+            who = self._user_of(request.headers.get("authorization"))
+            request[_USER] = who
+            fault = self._faults.take(request.method, request.path, who)
         try:
             if fault is not None and fault.kind is FaultKind.DELAY:
                 await asyncio.sleep(fault.seconds)
@@ -584,13 +627,14 @@ class FakeTrakt:
             authorization = headers.get("authorization")
             needs_auth = method in WRITE_METHODS or path.startswith("/sync/")
             with self._lock:
-                authed = self._state.authenticate(authorization)
+                state = self._users[request[_USER]]
+                authed = state.authenticate(authorization)
                 if not authed and (needs_auth or authorization is not None):
                     return _response(Reply(401, {"error": "invalid_token"}))
                 limited = (
-                    self._state.check_post_rate()
+                    state.check_post_rate()
                     if method in WRITE_METHODS
-                    else self._state.check_get_rate(authed)
+                    else state.check_get_rate(authed)
                 )
             if limited is not None:
                 return _response(limited)
@@ -621,6 +665,7 @@ class FakeTrakt:
             monotonic=mono,
             wall=wall,
             fault=None if fault is None else fault.kind,
+            user=request.get(_USER) or MAIN_USER,
         )
         log.debug("fake trakt: %s %s -> %s", record.method, record.path, status)
         with self._changed:

@@ -273,6 +273,10 @@ class TraktState:
         self._grants_by_refresh[pair.refresh_token] = grant
         return pair
 
+    def owns(self, token: str) -> bool:
+        """Whether `token` (access or refresh) was issued to this user."""
+        return token in self._grants_by_access or token in self._grants_by_refresh
+
     def authenticate(self, authorization: str | None) -> bool:
         """True for `Bearer <token>` naming an unrevoked, unexpired access token."""
         if authorization is None:

@@ -330,7 +330,16 @@ class _Plays:
                 user,
                 media.show_title or media.title or "an item",
             )
-            self._send(Playing(source, media, position=at, duration=media.duration, paused=paused))
+            self._send(
+                Playing(
+                    source,
+                    media,
+                    position=at,
+                    duration=media.duration,
+                    paused=paused,
+                    user=user if user != "?" else None,
+                )
+            )
             return "accepted"
         if report is not None and report == track.report:
             return "accepted"  # the same report again (another session changed)

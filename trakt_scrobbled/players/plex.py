@@ -106,6 +106,7 @@ class _Webhook:
     player_uuid: str
     player_title: str
     account: str
+    account_id: str | None
     key: str
     """What identifies the item on this player (its ratingKey, else its guid or title)."""
     rating_key: str | None
@@ -427,6 +428,7 @@ class PlexPlayer:
             return Outcome.EVENT
         event = _Event(name)
         account = _text(_dict(payload.get("Account")).get("title")) or ""
+        account_id = _key_text(_dict(payload.get("Account")).get("id"))
         if not self._accounts.allows(account, own=payload.get("user") is True):
             return Outcome.ACCOUNT
         meta = _dict(payload.get("Metadata"))
@@ -446,6 +448,7 @@ class PlexPlayer:
             player_uuid=uuid,
             player_title=_text(player.get("title")) or "Plex player",
             account=account or "?",
+            account_id=account_id,
             key=_item_key(meta, media),
             rating_key=_key_text(meta.get("ratingKey")),
             media=media,
@@ -597,6 +600,8 @@ class PlexPlayer:
                 position=position,
                 duration=hook.media.duration,
                 paused=track.paused,
+                user=hook.account if hook.account != "?" else None,
+                user_id=hook.account_id,
             ),
         )
 
