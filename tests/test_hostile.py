@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.clocks import DrivenClock, ManualClock
+from tests.clocks import DrivenClock
 from tests.daemon import Home, log_in
 from tests.fake_trakt import FakeTrakt
 from tests.plex_payloads import SECRET, movie, multipart, plex_stack, webhook
