@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,4 +224,22 @@ async def test_ended_sources_are_forgotten(db: Path) -> None:
     assert scrobbler.sources == 0
     assert scrobbler.now_playing() == []
     assert outbox.rows() == []
+    await scrobbler.aclose()
+
+
+async def test_log_lines_name_an_mpv_socket_by_its_file_name(
+    db: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The adapter names the whole path once, when it connects; each play line does not."""
+    caplog.set_level(logging.INFO, logger="trakt_scrobbled.scrobbler")
+    clock = ManualClock()
+    scrobbler, _ = make(db, clock)
+    source = "mpv:/run/user/1000/trakt-scrobbled/mpv/living-room.sock"
+    scrobbler.handle(Playing(source, MediaInfo(path="/m/matrix.mkv", duration=DURATION), 0.0))
+    async with asyncio.timeout(2):
+        while scrobbler.now_playing()[0].reason == "identifying":  # noqa: ASYNC110 - one task hop
+            await asyncio.sleep(0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("mpv:living-room.sock: playing ") for line in lines), lines
+    assert not any("/run/user/1000" in line for line in lines), lines
     await scrobbler.aclose()

@@ -233,12 +233,12 @@ class Scrobbler:
         lane, why = self._lane(source, event.user, event.user_id)
         if lane is not src.lane or why != src.routed:
             if lane is None:
-                log.info("%s: not scrobbled: %s", source, why)
+                log.info("%s: not scrobbled: %s", _who(source), why)
                 self._ignored.append(
                     Ignored(self._clock.time(), source, _media_label(event.media), why)
                 )
             elif src.lane is not None or src.routed:
-                log.info("%s: plays for account %s", source, lane.account or "(implicit)")
+                log.info("%s: plays for account %s", _who(source), lane.account or "(implicit)")
         src.lane, src.routed = lane, why
 
     def _pin_lanes(self, src: _Source) -> None:
@@ -294,24 +294,24 @@ class Scrobbler:
             if adopted:
                 log.info(
                     "%s: %s goes on (the play the last run left open)",
-                    source,
+                    _who(source),
                     _media_label(new.media),
                 )
             else:
                 log.info(
                     "%s: finished the play of %s left open by the last run",
-                    source,
+                    _who(source),
                     _media_label(old.held.media),
                 )
         if play_id != old.current.play_id and play_id is not None and not adopted:
             src.reason = "identifying" if new.current.item is None else None
-            log.info("%s: playing %s", source, _media_label(new.media))
+            log.info("%s: playing %s", _who(source), _media_label(new.media))
         known = {k.state.play_id for k in old.ended}
         for kept in new.ended:
             if kept.state.play_id not in known:
                 log.info(
                     "%s: %s ended before it could be identified; kept until it is",
-                    source,
+                    _who(source),
                     _media_label(kept.media),
                 )
 
@@ -348,7 +348,7 @@ class Scrobbler:
                 try:
                     result: IdentificationResult | None = await self._identifier.identify(media)
                 except Exception:
-                    log.exception("%s: identification failed", source)
+                    log.exception("%s: identification failed", _who(source))
                     result = None
                 src = self._sources.get(source)
                 if src is None or not src.state.wants(play_id):
@@ -359,7 +359,7 @@ class Scrobbler:
                     ended = any(k.state.play_id == play_id for k in src.state.ended)
                     log.info(
                         "%s: identified as %s%s",
-                        source,
+                        _who(source),
                         " + ".join(p.describe() for p in parts),
                         " after it ended" if ended else "",
                     )
@@ -374,7 +374,7 @@ class Scrobbler:
                     src.reason = reason
                 if result is None or not result.retry_later:
                     reason = reason or "not identified"
-                    log.info("%s: not scrobbled: %s", source, reason)
+                    log.info("%s: not scrobbled: %s", _who(source), reason)
                     self._ignored.append(
                         Ignored(self._clock.time(), source, _media_label(media), reason)
                     )
@@ -414,13 +414,17 @@ class Scrobbler:
     def _queue(self, source: str, src: _Source, action: Scrobble, at: float | None) -> None:
         lane = src.lanes.get(action.play_id, src.lane)
         if lane is None:
-            log.debug("%s: %s not queued: no account takes this play", source, action.verb)
+            log.debug("%s: %s not queued: no account takes this play", _who(source), action.verb)
             return
         keys = watch_keys(action.item) if action.watched else ()
         lane.enqueue(action, at=at, watch_keys=keys)
         what = "watched" if action.watched else action.verb
         log.info(
-            "%s: queued %s %s at %.2f%%", source, what, action.item.describe(), action.progress
+            "%s: queued %s %s at %.2f%%",
+            _who(source),
+            what,
+            action.item.describe(),
+            action.progress,
         )
 
     def _save_soon(self, source: str, src: _Source) -> None:
@@ -537,6 +541,15 @@ def _parts(item: TraktItem, episodes: tuple[int, ...]) -> tuple[TraktItem, ...]:
     ):
         return (item,)
     return tuple(item if n == item.number else replace(item, ids=Ids(), number=n) for n in numbers)
+
+
+def _who(source: str) -> str:
+    """A source as log lines name it: an mpv socket by its file name, not its whole path
+    (the adapter logs the full path once, when it connects)."""
+    player, sep, where = source.partition(":")
+    if player == "mpv" and sep and "/" in where:
+        return f"mpv:{where.rsplit('/', 1)[-1]}"
+    return source
 
 
 def _media_label(media: MediaInfo | None) -> str:
