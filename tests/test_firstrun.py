@@ -162,3 +162,18 @@ def test_the_man_page_renders_without_warnings(tmp_path: Path) -> None:
     )
     assert result.returncode == 0 and result.stderr == "", result.stderr
     assert "queue retry" in result.stdout and "first steps:" in result.stdout
+
+
+def test_a_config_written_after_a_first_run_is_taken_without_a_restart(
+    tmp_path: Path, fake_trakt: FakeTrakt
+) -> None:
+    """A fresh account has no ~/.config at all; `config init` while the daemon runs still counts."""
+    home = Home(tmp_path)
+    assert not home.config_home.exists()
+    with Daemon(home, env={"TRAKT_CLIENT_ID": "x", "TRAKT_CLIENT_SECRET": "y"}) as daemon:
+        daemon.wait_for_log("ready")
+        assert stat.S_IMODE(home.config_file.parent.stat().st_mode) == 0o700
+        mark = daemon.mark()
+        assert run_cli(home, "config", "init").returncode == 0
+        daemon.wait_for_log("config reloaded", since=mark)
+        assert daemon.terminate() == 0

@@ -270,6 +270,10 @@ class App:
             for section in PLAYER_SECTIONS:
                 self._start_player(section)
 
+            # A first run on a fresh account has no ~/.config yet: make the (private) folder the
+            # config will live in, so a `config init` or an editor's first save is noticed.
+            with contextlib.suppress(OSError):
+                self.paths.config_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             watcher = FileWatcher(self.paths.config_file, self.request_reload, loop)
             if watcher.start():
                 stack.callback(watcher.stop)
