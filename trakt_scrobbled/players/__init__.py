@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from trakt_scrobbled.events import PlayerEvent
+from trakt_scrobbled.events import MediaInfo, PlayerEvent
 
 Emit = Callable[[PlayerEvent], None]
 """Hands an event to the app. Called on the event loop thread only; never blocks."""
@@ -70,3 +70,11 @@ class Player(Protocol):
     def routes(self) -> tuple[Route, ...]:
         """The webhook routes the listener must mount for this player; none for most."""
         ...
+
+
+def doing_label(media: MediaInfo, *, paused: bool) -> str:
+    """What a media-server client is doing, as `status` lists it: `playing Show S01E02`."""
+    label = media.show_title or media.title or "?"
+    if media.episode is not None:
+        label += f" S{media.season or 0:02d}E{media.episode:02d}"
+    return f"{'paused' if paused else 'playing'} {label}"

@@ -36,7 +36,7 @@ from trakt_scrobbled.events import (
     Seeked,
 )
 from trakt_scrobbled.logonce import LogOnce
-from trakt_scrobbled.players import Connection, Emit, Route
+from trakt_scrobbled.players import Connection, Emit, Route, doing_label
 
 __all__ = ["AccountFilter", "Outcome", "PlexPlayer", "read_item"]
 
@@ -387,13 +387,7 @@ class PlexPlayer:
             if track is None and now - seen.at > RECENT:
                 del self._seen[source]
                 continue
-            if track is None:
-                doing = "idle"
-            else:
-                label = track.media.show_title or track.media.title or "?"
-                if track.media.episode is not None:
-                    label += f" S{track.media.season or 0:02d}E{track.media.episode:02d}"
-                doing = f"{'paused' if track.paused else 'playing'} {label}"
+            doing = "idle" if track is None else doing_label(track.media, paused=track.paused)
             out.append(Connection(source, f"{seen.player_title} ({seen.account}): {doing}"))
         return out
 
