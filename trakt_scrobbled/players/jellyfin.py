@@ -57,6 +57,7 @@ from trakt_scrobbled.players.jellyfin_server import (
     MediaServerUnauthorized,
     Owner,
 )
+from trakt_scrobbled.players.playhead import extrapolate
 from trakt_scrobbled.players.plex import (
     AccountFilter,
     _dict,
@@ -398,12 +399,13 @@ class _Plays:
 
     def estimate(self, track: _Track) -> float:
         """The last known position, extrapolated while playing, capped at the duration."""
-        position = track.position
-        if not track.paused:
-            position += max(0.0, self.clock.monotonic() - track.at)
-        if track.media.duration is not None:
-            position = min(position, track.media.duration)
-        return position
+        return extrapolate(
+            track.position,
+            track.at,
+            self.clock.monotonic(),
+            moving=not track.paused,
+            duration=track.media.duration,
+        )
 
     def _remember(self, track: _Track, position: float) -> None:
         track.position = position

@@ -11,6 +11,24 @@ from __future__ import annotations
 from trakt_scrobbled.clock import Clock
 
 
+def extrapolate(
+    position: float,
+    at: float,
+    now: float,
+    *,
+    moving: bool,
+    duration: float | None,
+    speed: float = 1.0,
+) -> float:
+    """A position sampled at `at`, run forward to `now` at `speed` while `moving`, capped at
+    `duration`: extrapolating past the end would report more than was played."""
+    if moving:
+        position += max(0.0, now - at) * speed
+    if duration is not None:
+        position = min(position, duration)
+    return position
+
+
 class Playhead:
     """The last sampled position of one item, its speed and duration, extrapolated on demand."""
 
@@ -39,12 +57,14 @@ class Playhead:
         """The last sample, extrapolated while `moving`, capped at the duration, never below 0."""
         if self._position is None:
             return None
-        position = self._position
-        if moving:
-            elapsed = max(0.0, self._clock.monotonic() - self._anchor)
-            position += elapsed * self.speed
-        if self.duration is not None:
-            position = min(position, self.duration)
+        position = extrapolate(
+            self._position,
+            self._anchor,
+            self._clock.monotonic(),
+            moving=moving,
+            duration=self.duration,
+            speed=self.speed,
+        )
         return max(0.0, position)
 
     def reset(self) -> None:

@@ -37,6 +37,7 @@ from trakt_scrobbled.events import (
 )
 from trakt_scrobbled.logonce import LogOnce
 from trakt_scrobbled.players import Connection, Emit, Route, doing_label
+from trakt_scrobbled.players.playhead import extrapolate
 
 __all__ = ["AccountFilter", "Outcome", "PlexPlayer", "read_item"]
 
@@ -624,12 +625,13 @@ class PlexPlayer:
 
     def _estimate(self, track: _Track) -> float:
         """The last known position, extrapolated while playing, capped at the duration."""
-        position = track.position
-        if not track.paused:
-            position += max(0.0, self._clock.monotonic() - track.at)
-        if track.media.duration is not None:
-            position = min(position, track.media.duration)
-        return position
+        return extrapolate(
+            track.position,
+            track.at,
+            self._clock.monotonic(),
+            moving=not track.paused,
+            duration=track.media.duration,
+        )
 
     def _remember(self, track: _Track, position: float) -> None:
         track.position = position

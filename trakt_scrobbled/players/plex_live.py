@@ -41,6 +41,7 @@ from trakt_scrobbled.events import (
 )
 from trakt_scrobbled.logonce import LogOnce
 from trakt_scrobbled.players import Connection, Emit, Route, doing_label, emit_safely
+from trakt_scrobbled.players.playhead import extrapolate
 from trakt_scrobbled.players.plex import (
     AccountFilter,
     Outcome,
@@ -635,12 +636,13 @@ class PlexLivePlayer:
 
     def _estimate(self, track: _Track) -> float:
         """The last known position, extrapolated while playing, capped at the duration."""
-        position = track.position
-        if not track.paused:
-            position += max(0.0, self._clock.monotonic() - track.at)
-        if track.media.duration is not None:
-            position = min(position, track.media.duration)
-        return position
+        return extrapolate(
+            track.position,
+            track.at,
+            self._clock.monotonic(),
+            moving=not track.paused,
+            duration=track.media.duration,
+        )
 
     def _remember(self, track: _Track, position: float) -> None:
         track.position = position
