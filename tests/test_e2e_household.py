@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.daemon import Daemon, Home, run_cli
+from tests.fake_plex import KID, OWNER, OWNER_TOKEN, PHONE, TV, FakePlex
 from tests.fake_trakt import FakeTrakt
 from tests.plex_payloads import jpeg, movie, multipart, webhook
 from trakt_scrobbled.clock import SystemClock
@@ -106,6 +107,39 @@ def test_two_plex_accounts_land_each_on_its_own_trakt_account_only(
     assert not any(r.user in ("carol", "me") for r in fake.requests("/scrobble"))
 
 
+def test_plex_live_plays_of_two_accounts_land_each_on_its_own_trakt_account(
+    tmp_path: Path, fake: FakeTrakt
+) -> None:
+    """Live mode (no Plex Pass) routes by the account the server names for each session."""
+    fake.add_user("kid")
+    with FakePlex() as plex:
+        players = (
+            '[mpv]\nenabled = false\n\n[plex]\nenabled = true\nmode = "live"\n'
+            f'url = "{plex.url}"\ntoken = "{OWNER_TOKEN}"\naccounts = ["{OWNER.title}", "kid"]\n'
+        )
+        accounts = f'\n[accounts.alice]\nplex = ["{OWNER.title}"]\n\n[accounts.kid]\nplex = ["3"]\n'
+        home = Home.create(tmp_path, fake.url, players=players, extra=accounts)
+        log_in_as(fake, home, "alice")
+        log_in_as(fake, home, "kid")
+        with Daemon(home) as daemon:
+            daemon.wait_for_log("following the Plex server at 127.0.0.1 live", timeout=15)
+            owners = plex.play("1001", account=OWNER, client=TV)
+            kids = plex.play("1001", account=KID, client=PHONE)  # a rule by account id
+            fake.wait_for(lambda r: r.path == "/scrobble/start" and r.user == "alice", 15)
+            fake.wait_for(lambda r: r.path == "/scrobble/start" and r.user == "kid", 15)
+            plex.pause(kids, 100_000)
+            fake.wait_for(lambda r: r.path == "/scrobble/stop" and r.user == "kid", 15)
+            plex.stop_session(owners, 100_000)
+            fake.wait_for(lambda r: r.path == "/scrobble/stop" and r.user == "alice", 15)
+    scrobbles = sorted((r.user, r.path) for r in fake.requests("/scrobble") if r.status == 201)
+    assert scrobbles == [
+        ("alice", "/scrobble/start"),
+        ("alice", "/scrobble/stop"),
+        ("kid", "/scrobble/start"),
+        ("kid", "/scrobble/stop"),
+    ]
+
+
 def test_a_config_edit_adding_an_account_starts_its_login(tmp_path: Path, fake: FakeTrakt) -> None:
     home = Home.create(
         tmp_path, fake.url, players=PLEX_HOUSE, extra='\n[accounts.alice]\nplex = ["Alice"]\n'
@@ -127,10 +161,15 @@ def test_a_config_edit_adding_an_account_starts_its_login(tmp_path: Path, fake: 
         carol = next(a for a in status(home)["accounts"] if a["name"] == "carol")  # type: ignore[attr-defined]
         assert carol["logged_in"] is False
         assert carol["login_code"]["user_code"] == code
-        # The code approved at "Trakt" logs carol in; her Plex plays then reach her account.
-        fake.approve(code)
+        # Carol approves the code at "Trakt": the token is hers, and her Plex plays reach her
+        # Trakt account only.
+        fake.approve(code, user="carol")
         daemon.wait_for_log("account carol: logged in to Trakt", 20)
         assert (home.state_dir / "token-carol.json").exists()
+        assert post(home, "Carol", 13, "player-c", "media.play") == 200
+        fake.wait_for(lambda r: r.path == "/scrobble/start" and r.status == 201, timeout=15)
+    starts = [r.user for r in fake.requests("/scrobble/start") if r.status == 201]
+    assert starts == ["carol"]
 
 
 def test_sigkill_during_two_accounts_backlogs_loses_nothing_and_crosses_nothing(

@@ -155,6 +155,22 @@ def test_device_flow_runs_its_whole_cycle(fake: FakeTrakt, clock: ManualClock) -
     assert statuses[denied["user_code"]] is DeviceStatus.DENIED
 
 
+def test_a_code_approved_by_another_user_gives_that_users_token(
+    fake: FakeTrakt, clock: ManualClock
+) -> None:
+    """The household logs each account in with its own device code: whoever approves a code
+    is whose token the device gets."""
+    fake.add_user("alice")
+    with client(fake) as c:
+        code = c.post("/oauth/device/code", json={"client_id": "test-client-id"}).json()
+        fake.approve(code["user_code"], user="alice")
+        token = c.post("/oauth/device/token", json=creds(code=code["device_code"]))
+        assert token.status_code == 200
+    with client(fake, token.json()["access_token"]) as authed:
+        assert authed.get("/sync/history").status_code == 200
+    assert [r.user for r in fake.requests("/sync/history")] == ["alice"]
+
+
 def test_refresh_tokens_are_single_use(fake: FakeTrakt, clock: ManualClock) -> None:
     old = fake.issue_token()
     with client(fake) as c:

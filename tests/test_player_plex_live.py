@@ -160,6 +160,8 @@ async def test_two_accounts_at_once_accounts_picks_the_listed_one(plex: FakePlex
         theirs = plex.play("2002", account=FRIEND, client=PHONE)
         play = await events.wait_for(Playing, after=0)
         assert play.source == PHONE_SOURCE
+        # The household routes it by the Plex account's name or id.
+        assert (play.user, play.user_id) == (FRIEND.title, str(FRIEND.id))
         plex.stop_session(mine, 100_000)
         plex.stop_session(theirs, 200_000)
         await events.wait_for(Ended, after=1)
@@ -189,9 +191,29 @@ async def test_a_managed_home_user_on_the_owners_tv_is_told_apart(plex: FakePlex
         kids = plex.play("2002", account=KID, client=TV)
         play = await events.wait_for(Playing, after=0)
         assert play.media is not None and play.media.show_title == "Breaking Bad"
+        assert (play.user, play.user_id) == (KID.title, str(KID.id))
         plex.stop_session(kids, 100_000)
         await events.wait_for(Ended, after=1)
         assert kinds(events) == [Playing, Ended]
+
+
+async def test_the_owners_play_names_the_owner_by_the_plex_tv_id_login_saved(
+    plex: FakePlex,
+) -> None:
+    """The server calls its owner "1"; a routing rule (like a webhook) names the plex.tv id."""
+    async with live(plex, account=OWNER.title) as (player, events):
+        plex.play("1001", account=OWNER, client=TV)
+        play = await events.wait_for(Playing, after=0)
+        assert (play.user, play.user_id) == (OWNER.title, "1")
+
+    def saved() -> LiveCredentials:
+        return LiveCredentials(plex.url, OWNER_TOKEN, "test-client-id", "9912", OWNER.title)
+
+    player = PlexLivePlayer(saved, (), first_retry=0.05, refused_retry=0.2)
+    async with running(player) as events:
+        await wait_until(lambda: player.connected and plex.socket_count() > 0, 5, "connected")
+        play = await events.wait_for(Playing, after=0)  # the play in progress, read at connect
+        assert (play.user, play.user_id) == (OWNER.title, "9912")
 
 
 async def test_a_token_not_the_owners_follows_its_own_plays(plex: FakePlex) -> None:

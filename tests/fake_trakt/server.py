@@ -288,10 +288,12 @@ class FakeTrakt:
         with self._lock:
             self._user(user).expire_access_tokens()
 
-    def approve(self, user_code: str | None = None) -> str:
-        """The user approves `user_code` (None: the newest pending one); returns the code."""
+    def approve(self, user_code: str | None = None, user: str | None = None) -> str:
+        """`user` (None: the main one) approves `user_code` (None: the newest pending one), so
+        the token the device then gets is that user's; returns the code."""
         with self._changed:
-            code = self._state.set_device_status(user_code, DeviceStatus.APPROVED)
+            grantor = None if user is None else self._users[user]
+            code = self._state.set_device_status(user_code, DeviceStatus.APPROVED, grantor)
             self._changed.notify_all()
             return code
 

@@ -166,6 +166,8 @@ class _Device:
     status: DeviceStatus = DeviceStatus.PENDING
     expired: bool = False
     last_poll: float | None = None
+    grantor: TraktState | None = None
+    """The user who approved the code (the household: another Trakt user); None: this one."""
 
 
 class _Invalid(Exception):
@@ -376,7 +378,7 @@ class TraktState:
             return Reply(400)
         dev.status = DeviceStatus.USED
         log.info("fake trakt: device code %s exchanged for a token", dev.user_code)
-        return Reply(200, self.issue_token().to_json())
+        return Reply(200, (dev.grantor or self).issue_token().to_json())
 
     def _device_by_user_code(self, user_code: str | None) -> _Device:
         if user_code is None:
@@ -389,9 +391,12 @@ class TraktState:
                 return dev
         raise KeyError(f"no device code with user code {user_code!r}")
 
-    def set_device_status(self, user_code: str | None, status: DeviceStatus) -> str:
+    def set_device_status(
+        self, user_code: str | None, status: DeviceStatus, grantor: TraktState | None = None
+    ) -> str:
         dev = self._device_by_user_code(user_code)
         dev.status = status
+        dev.grantor = grantor
         log.info("fake trakt: user code %s %s", dev.user_code, status)
         return dev.user_code
 

@@ -123,6 +123,10 @@ class _Resolved:
     media: MediaInfo | None = None
     player_title: str = "Plex player"
     account: str = "?"
+    user: str | None = None
+    """The Plex account's name, for the household's routing (None: unknown)."""
+    user_id: str | None = None
+    """Its plex.tv id where known (the owner's, from `plex login`), else the server's."""
 
 
 @dataclass(slots=True)
@@ -135,6 +139,8 @@ class _Track:
     paused: bool
     player_title: str
     account: str
+    user: str | None = None
+    user_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -508,6 +514,8 @@ class PlexLivePlayer:
         if sessions is None:
             account = (me.account if me is not None else None) or "you"
             allowed = self._accounts.allows(account, own=True) or (me is None or not me.account)
+            user = me.account if me is not None else None
+            user_id = me.account_id if me is not None else None
         else:
             match = next((s for s in sessions if s.session_key == note.session_key), None)
             if match is None and (going_on := self._going_on(note)) is not None:
@@ -522,6 +530,11 @@ class PlexLivePlayer:
             )
             account = match.account or f"account {match.account_id or '?'}"
             allowed = self._accounts.allows(match.account, own=own)
+            user = match.account
+            # The server calls its owner "1"; a webhook (and a routing rule) says the owner's
+            # plex.tv id, which `plex login` learnt.
+            own_id = me.account_id if own and me is not None else None
+            user_id = own_id or match.account_id
             client = match.client or client
             player_title = match.player_title
         if not allowed:
@@ -534,7 +547,7 @@ class PlexLivePlayer:
         media = read_item(meta)
         if isinstance(media, Outcome):
             return _Resolved(None, media.reason)
-        return _Resolved(f"plex:{client}", None, media, player_title, account)
+        return _Resolved(f"plex:{client}", None, media, player_title, account, user, user_id)
 
     def _going_on(self, note: _Note) -> _Resolved | None:
         """A play we follow, under a session key the server no longer lists (a restarted server
@@ -545,7 +558,15 @@ class PlexLivePlayer:
         track = self._tracks.get(source)
         if track is None or track.rating_key != note.rating_key:
             return None
-        return _Resolved(source, None, track.media, track.player_title, track.account)
+        return _Resolved(
+            source,
+            None,
+            track.media,
+            track.player_title,
+            track.account,
+            track.user,
+            track.user_id,
+        )
 
     # --- from notifications to events ---------------------------------------------------------
 
@@ -584,6 +605,8 @@ class PlexLivePlayer:
                 paused,
                 resolved.player_title,
                 resolved.account,
+                resolved.user,
+                resolved.user_id,
             )
             self._tracks[source] = track
             log.info(
@@ -593,7 +616,15 @@ class PlexLivePlayer:
                 media.show_title or media.title or "an item",
             )
             self._send(
-                Playing(source, media, position=position, duration=media.duration, paused=paused)
+                Playing(
+                    source,
+                    media,
+                    position=position,
+                    duration=media.duration,
+                    paused=paused,
+                    user=resolved.user,
+                    user_id=resolved.user_id,
+                )
             )
             return
         track.session_key = note.session_key
