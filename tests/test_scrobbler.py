@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.clocks import DrivenClock, ManualClock
+from trakt_scrobbled.config import AccountConfig
 from trakt_scrobbled.events import (
     Ended,
     EndReason,
@@ -21,9 +23,10 @@ from trakt_scrobbled.events import (
     TraktItem,
 )
 from trakt_scrobbled.outbox import Outbox, RowKind
-from trakt_scrobbled.playstate import PlayStore
+from trakt_scrobbled.playstate import PlayStore, Snapshot
+from trakt_scrobbled.router import route
 from trakt_scrobbled.scrobbler import Scrobbler
-from trakt_scrobbled.session import Policy
+from trakt_scrobbled.session import Phase, Policy, Reported, SessionState
 from trakt_scrobbled.store import open_db
 
 MOVIE = TraktItem(MediaType.MOVIE, Ids(trakt=1, imdb="tt0133093"), title="The Matrix", year=1999)
@@ -243,3 +246,109 @@ async def test_log_lines_name_an_mpv_socket_by_its_file_name(
     assert any(line.startswith("mpv:living-room.sock: playing ") for line in lines), lines
     assert not any("/run/user/1000" in line for line in lines), lines
     await scrobbler.aclose()
+
+
+def household(
+    db: Path, clock: ManualClock, identifier: KnownItems | Outage | None = None
+) -> tuple[Scrobbler, dict[str, Outbox]]:
+    """Alice (the default) and Bob, routed by the Plex account the player names."""
+    conn = open_db(db)
+    accounts = (
+        AccountConfig(name="alice", default=True, plex=("Alice",)),
+        AccountConfig(name="bob", plex=("Bob",)),
+    )
+    outboxes = {a.name: Outbox(conn, clock, account=a.name) for a in accounts}
+
+    def lane(source: str, user: str | None, user_id: str | None) -> tuple[Outbox | None, str]:
+        found = route(accounts, source, user, user_id)
+        return (outboxes[found.account] if found.account else None), found.reason
+
+    scrobbler = Scrobbler(
+        outboxes["alice"],
+        identifier or KnownItems({"/m/matrix.mkv": MOVIE}),
+        clock,
+        Policy(watched_threshold=90.0),
+        plays=PlayStore(conn),
+        lane=lane,
+    )
+    return scrobbler, outboxes
+
+
+@pytest.mark.parametrize("hold", [0.0, 30.0])
+async def test_a_plex_play_held_over_a_restart_stays_on_its_users_account(
+    db: Path, hold: float
+) -> None:
+    """The play's user is kept with its snapshot: a restart finishes (or continues) Bob's play
+    on Bob's account, never on the default one."""
+    clock = ManualClock()
+    scrobbler, _ = household(db, clock)
+    source = "plex:tv-uuid"
+    media = MediaInfo(path="/m/matrix.mkv", duration=DURATION)
+    scrobbler.handle(Playing(source, media, 100.0, DURATION, user="Bob", user_id="12"))
+    async with asyncio.timeout(2):
+        while scrobbler.now_playing()[0].reason == "identifying":  # noqa: ASYNC110 - one task hop
+            await asyncio.sleep(0)
+    clock.advance(30)
+    scrobbler.handle(Progressed(source, 930.0, DURATION))
+    # Killed here. The next run recovers the play: at once, or after a hold in which Plex
+    # reports the same play again.
+    restarted, outboxes = household(db, clock)
+    assert restarted.recover(hold) == 1
+    if hold:
+        restarted.handle(Playing(source, media, 940.0, DURATION, user="Bob", user_id="12"))
+        restarted.handle(Ended(source, 950.0, EndReason.STOPPED))
+    assert outboxes["alice"].rows() == []
+    stops = [r for r in outboxes["bob"].rows() if r.kind is RowKind.STOP]
+    assert [r.watched for r in stops] == [True]
+    await scrobbler.aclose()
+    await restarted.aclose()
+
+
+async def test_an_ended_play_awaiting_identification_keeps_its_users_account(db: Path) -> None:
+    """Trakt was down while Bob watched: the play ended unidentified, the daemon restarted, and
+    the play identified later lands on Bob's account."""
+    clock = ManualClock()
+    scrobbler, _ = household(db, clock, Outage())
+    source = "plex:tv-uuid"
+    media = MediaInfo(path="/m/matrix.mkv", duration=DURATION)
+    scrobbler.handle(Playing(source, media, 100.0, DURATION, user="Bob"))
+    await asyncio.sleep(0)
+    clock.advance(900)
+    scrobbler.handle(Ended(source, 950.0, EndReason.EOF))  # ended in the outage: kept
+    await scrobbler.aclose()
+    restarted, outboxes = household(db, clock)
+    assert restarted.recover() == 1
+    async with asyncio.timeout(2):
+        while not outboxes["bob"].rows():  # noqa: ASYNC110 - identification is one task hop
+            await asyncio.sleep(0)
+    assert outboxes["alice"].rows() == []
+    assert [r.watched for r in outboxes["bob"].rows() if r.kind is RowKind.STOP] == [True]
+    await restarted.aclose()
+
+
+def test_snapshots_keep_the_user_and_read_earlier_ones_without_it(db: Path) -> None:
+    conn = open_db(db)
+    store = PlayStore(conn)
+    state = SessionState(
+        play_id="p1",
+        items=(MOVIE,),
+        phase=Phase.PLAYING,
+        position=10.0,
+        position_at=0.0,
+        duration=DURATION,
+        speed=1.0,
+        reported=Reported.STARTED,
+    )
+    store.save(Snapshot("plex:a", state, 1.0, user="Bob", user_id="12"))
+    (snap,) = store.load()
+    assert (snap.user, snap.user_id) == ("Bob", "12")
+    data = json.loads(conn.execute("SELECT data FROM plays").fetchone()[0])
+    # A snapshot of the previous version has no user.
+    del data["user"], data["user_id"]
+    conn.execute("UPDATE plays SET data = ?", (json.dumps(data),))
+    (snap,) = store.load()
+    assert (snap.user, snap.user_id) == (None, None)
+    # A user that is not text is unreadable: dropped, as any unreadable snapshot.
+    data["user"] = ["Bob"]
+    conn.execute("UPDATE plays SET data = ?", (json.dumps(data),))
+    assert store.load() == []

@@ -31,6 +31,10 @@ class Snapshot:
     """What the player said: to identify the play later, and to know it when it reappears."""
     ended: bool = False
     """The play is over and only waits for its identification."""
+    user: str | None = None
+    """Who played it, as the player named them (a Plex account): a restart routes the play
+    to the same account of the household, not to the default one."""
+    user_id: str | None = None
 
     @property
     def play_id(self) -> str:
@@ -89,6 +93,8 @@ class PlayStore:
             "owed": state.owed,
             "media": None if snap.media is None else _media_json(snap.media),
             "ended": snap.ended,
+            "user": snap.user,
+            "user_id": snap.user_id,
         }
         self._execute(
             "INSERT INTO plays (source, play_id, data, saved_at) VALUES (?, ?, ?, ?) "
@@ -175,7 +181,17 @@ def _snapshot(key: str, play_id: str, data: dict[str, Any], saved_at: float) -> 
         saved_at=saved_at,
         media=None if media is None else _media_from_json(media),
         ended=ended,
+        user=_text(data.get("user")),
+        user_id=_text(data.get("user_id")),
     )
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    return value
 
 
 def _media_json(media: MediaInfo) -> dict[str, Any]:

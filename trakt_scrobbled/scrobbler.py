@@ -97,6 +97,13 @@ class _Source:
     lanes: dict[str, Outbox | None] = field(default_factory=dict)
     """Each play's lane, fixed when it started: a Plex player handed to another user
     finishes the first user's play on the first user's account."""
+    who: Who = (None, None)
+    """The user (name, id) the player named for the newest play."""
+    users: dict[str, Who] = field(default_factory=dict)
+    """Each play's user, kept with its snapshot so that a restart routes it the same way."""
+
+
+Who = tuple[str | None, str | None]
 
 
 Lane = Callable[[str, str | None, str | None], tuple[Outbox | None, str]]
@@ -184,18 +191,26 @@ class Scrobbler:
             else:
                 held = kept
             by_source[snap.source] = (held, ended)
+        users = {snap.play_id: (snap.user, snap.user_id) for snap in snapshots}
         for source, (held, ended) in by_source.items():
             state, effects = lifecycle.recovered(self._new_play_id(), held, tuple(ended))
             src = _Source(state, saved={s.key for s in snapshots if s.source == source})
-            # A recovered play is routed by its source alone (the snapshot has no user):
-            # exact for mpv, Kodi and MPRIS; a media server's play goes to the default.
-            src.lane, src.routed = self._lane(source, None, None)
+            # Each recovered play goes to the account its user was routed to (a Plex account
+            # of the household), by today's rules; the newest play's route is the source's.
+            for kept in [*ended, *([held] if held is not None else [])]:
+                play_id = kept.state.play_id or ""
+                who = users.get(play_id, (None, None))
+                src.lane, src.routed = self._lane(source, *who)
+                src.lanes[play_id], src.users[play_id], src.who = src.lane, who, who
+            if not src.users:
+                src.lane, src.routed = self._lane(source, None, None)
             self._sources[source] = src
             self._apply(source, src, effects)
             if held is not None and held.state.item is not None:
                 # A watch queued just before the kill may not be in the snapshot yet.
+                lane = src.lanes.get(held.state.play_id or "", src.lane)
                 self._feed(
-                    source, src, Answer(held.state.play_id or "", self._identified(held, src.lane))
+                    source, src, Answer(held.state.play_id or "", self._identified(held, lane))
                 )
             if hold <= 0:
                 self._feed(source, src, Release())
@@ -230,6 +245,7 @@ class Scrobbler:
     def _route(self, source: str, src: _Source, event: Playing) -> None:
         """Pick the account of the play `event` starts; the plays before keep theirs."""
         self._pin_lanes(src)
+        src.who = (event.user, event.user_id)
         lane, why = self._lane(source, event.user, event.user_id)
         if lane is not src.lane or why != src.routed:
             if lane is None:
@@ -250,8 +266,11 @@ class Scrobbler:
         alive = {p.play_id for p in plays if p.play_id is not None}
         for play_id in alive:
             src.lanes.setdefault(play_id, src.lane)
+            src.users.setdefault(play_id, src.who)
         for play_id in [p for p in src.lanes if p not in alive]:
             del src.lanes[play_id]
+        for play_id in [p for p in src.users if p not in alive]:
+            del src.users[play_id]
 
     def _feed(
         self,
@@ -452,17 +471,25 @@ class Scrobbler:
             and current.identity is not session.Identity.UNIDENTIFIED
         ):
             moved = replace(current, position=session.position(current, now))
-            wanted[source] = Snapshot(source, moved, wall, state.media)
+            user, user_id = self._who_played(src, current.play_id)
+            wanted[source] = Snapshot(source, moved, wall, state.media, False, user, user_id)
         elif state.held is not None:
-            wanted[source] = Snapshot(source, state.held.state, state.held.at, state.held.media)
+            held = state.held
+            user, user_id = self._who_played(src, held.state.play_id)
+            wanted[source] = Snapshot(source, held.state, held.at, held.media, False, user, user_id)
         for kept in state.ended:
-            snap = Snapshot(source, kept.state, kept.at, kept.media, ended=True)
+            user, user_id = self._who_played(src, kept.state.play_id)
+            snap = Snapshot(source, kept.state, kept.at, kept.media, True, user, user_id)
             wanted[snap.key] = snap
         self._plays.update(
             [snap for key, snap in wanted.items() if key == source or key not in src.saved],
             sorted(src.saved - wanted.keys()),
         )
         src.saved = set(wanted)
+
+    @staticmethod
+    def _who_played(src: _Source, play_id: str | None) -> Who:
+        return src.users.get(play_id or "", src.who)
 
     # --- time ------------------------------------------------------------------------------
 
