@@ -181,15 +181,17 @@ async def test_a_429_storm_on_alice_leaves_bobs_latency_unchanged(
         return out
 
     calm = await bob_latencies("calm")
-    fake.fail_next(1000, 429, path_prefix="/scrobble", retry_after=1, user="alice")
+    # Alice is told to wait 5 s: were Bob's lane held by hers, his pauses would wait seconds.
+    fake.fail_next(1000, 429, path_prefix="/scrobble", retry_after=5, user="alice")
     for n in range(10):
         lanes["alice"].outbox.enqueue(stop(item, f"a{n}"))
     await until(lambda: any(r.status == 429 for r in fake.requests("/scrobble")))
     storm = await bob_latencies("storm")
     assert any(r.status == 429 and r.user == "alice" for r in fake.requests("/scrobble"))
     assert all(r.status != 429 for r in fake.requests("/scrobble") if r.user == "bob")
-    assert max(storm) < 0.15, (calm, storm)
-    assert sorted(storm)[2] < sorted(calm)[2] + 0.05, (calm, storm)
+    # Bounds far below Alice's wait, so that a loaded machine cannot fail them by chance.
+    assert max(storm) < 1.0, (calm, storm)
+    assert sorted(storm)[2] < sorted(calm)[2] + 0.25, (calm, storm)
     assert lanes["alice"].outbox.counts().pending == 10  # waiting, none lost or dead
     assert lanes["alice"].outbox.counts().dead == 0
 

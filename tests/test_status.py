@@ -238,6 +238,25 @@ TABLE: list[tuple[str, dict[str, Any], list[str]]] = [
         ],
     ),
     (
+        "the household: each recent result names its account",
+        {
+            "recent": [
+                {
+                    "at": at(1),
+                    "kind": "stop",
+                    "item": "The Matrix (1999)",
+                    "result": "watched",
+                    "account": "bob",
+                },
+                {"at": at(2), "kind": "start", "item": "Show S01E01", "result": "watching"},
+            ]
+        },
+        [
+            "  11:59 (1 min ago)  bob: stop The Matrix (1999): watched",
+            "  11:58 (2 min ago)  start Show S01E01: watching",
+        ],
+    ),
+    (
         "ignored plays with reasons and counts",
         {
             "ignored": [

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from trakt_scrobbled.store import SCHEMA_VERSION, StoreError, open_db
+from tests.clocks import ManualClock
+from trakt_scrobbled.outbox import Outbox
+from trakt_scrobbled.store import MIGRATIONS, SCHEMA_VERSION, StoreError, _statements, open_db
 
 
 def test_new_database_is_migrated_to_current_schema(tmp_path: Path) -> None:
@@ -132,5 +134,35 @@ def test_schema_2_database_migrates_keeping_every_row_for_the_implicit_account(
     conn = open_db(db)
     try:
         assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 4
+    finally:
+        conn.close()
+
+
+def test_schema_3_database_migrates_its_recent_results_to_the_implicit_account(
+    tmp_path: Path,
+) -> None:
+    """Schema 4 names the account of each recent result; schema 3's were the implicit one's."""
+    db = tmp_path / "state.db"
+    old = sqlite3.connect(db, isolation_level=None)
+    for script in MIGRATIONS[:3]:
+        for statement in _statements(script):
+            old.execute(statement)
+    old.execute(
+        "INSERT INTO recent (at, kind, label, result) VALUES (1, 'stop', 'Film', 'watched')"
+    )
+    old.execute("PRAGMA user_version = 3")
+    old.close()
+
+    conn = open_db(db)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        clock = ManualClock()
+        Outbox(conn, clock, account="alice").note("stop", "Other", "watched")
+        implicit = Outbox(conn, clock)
+        assert [(r.label, r.account) for r in implicit.recent()] == [("Film", "")]
+        assert [(r.label, r.account) for r in implicit.recent(every_account=True)] == [
+            ("Other", "alice"),
+            ("Film", ""),
+        ]
     finally:
         conn.close()

@@ -781,8 +781,14 @@ class App:
                 else None,
             },
             "recent": [
-                {"at": iso(r.at), "kind": r.kind, "item": r.label, "result": r.result}
-                for r in self.outbox.recent(10)
+                {
+                    "at": iso(r.at),
+                    "kind": r.kind,
+                    "item": r.label,
+                    "result": r.result,
+                    **({"account": r.account} if r.account else {}),
+                }
+                for r in self.outbox.recent(10, every_account=True)
             ],
             "config": {
                 "file": str(self.paths.config_file),

@@ -69,6 +69,8 @@ class RecentResult:
     kind: str
     label: str
     result: str
+    account: str = ""
+    """The household account it was for ('' the implicit one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +356,8 @@ class Outbox:
         try:
             with self._tx():
                 self._conn.execute(
-                    "INSERT INTO recent (at, kind, label, result) VALUES (?, ?, ?, ?)",
-                    (self._clock.time(), kind, label, result),
+                    "INSERT INTO recent (at, kind, label, result, account) VALUES (?, ?, ?, ?, ?)",
+                    (self._clock.time(), kind, label, result, self.account),
                 )
         except sqlite3.Error as err:  # only for `status`: not worth holding
             log.debug("not noted (%s): %s %s %s", err, kind, label, result)
@@ -407,16 +409,19 @@ class Outbox:
         ).fetchone()
         return QueueCounts(int(pending), int(dead), oldest)
 
-    def recent(self, limit: int = 10) -> list[RecentResult]:
+    def recent(self, limit: int = 10, *, every_account: bool = False) -> list[RecentResult]:
+        """This account's latest results, newest first; `every_account`: the household's."""
         cur = self._conn.execute(
-            "SELECT at, kind, label, result FROM recent ORDER BY id DESC LIMIT ?", (limit,)
+            "SELECT at, kind, label, result, account FROM recent "
+            "WHERE ? OR account = ? ORDER BY id DESC LIMIT ?",
+            (every_account, self.account, limit),
         )
         return [RecentResult(*r) for r in cur.fetchall()]
 
     def _record(self, row: OutboxRow, result: str) -> None:
         self._conn.execute(
-            "INSERT INTO recent (at, kind, label, result) VALUES (?, ?, ?, ?)",
-            (self._clock.time(), str(row.kind), row.label, result),
+            "INSERT INTO recent (at, kind, label, result, account) VALUES (?, ?, ?, ?, ?)",
+            (self._clock.time(), str(row.kind), row.label, result, self.account),
         )
         self._conn.execute(
             "DELETE FROM recent WHERE id <= (SELECT MAX(id) FROM recent) - ?", (RECENT_KEPT,)

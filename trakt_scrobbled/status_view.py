@@ -281,9 +281,10 @@ def _recent(recent: Sequence[Any], view: _View) -> list[str]:
     lines = ["Recent:"]
     for raw in recent[:RECENT_SHOWN]:
         row = _obj(raw)
+        whose = f"{row['account']}: " if row.get("account") else ""
         lines.append(
-            f"  {view.when(row.get('at'))}  {row.get('kind', '?')} {row.get('item') or '?'}: "
-            f"{row.get('result') or '?'}"
+            f"  {view.when(row.get('at'))}  {whose}{row.get('kind', '?')} "
+            f"{row.get('item') or '?'}: {row.get('result') or '?'}"
         )
     return lines
 

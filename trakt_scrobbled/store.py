@@ -71,6 +71,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE plays ADD COLUMN account TEXT NOT NULL DEFAULT '';
     CREATE INDEX outbox_account ON outbox(account, state, id);
     """,
+    # `status` names the account of each recent result; the ones before were the implicit's.
+    """
+    ALTER TABLE recent ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
