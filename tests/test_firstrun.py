@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -133,6 +134,41 @@ def test_bash_completes_a_subcommand(tmp_path: Path) -> None:
     )
     out = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=False)
     assert "queue" in out.stdout.split(), out.stdout + out.stderr
+
+
+def test_bash_completes_account_names_from_the_config(tmp_path: Path) -> None:
+    """`--account` offers the household's [accounts.NAME] tables, as `config accounts` lists."""
+    home = Home.create(
+        tmp_path, "http://127.0.0.1:9", extra="\n[accounts.alice]\n\n[accounts.albert]\n"
+    )
+    listed = run_cli(home, "config", "accounts")
+    assert (listed.returncode, listed.stdout) == (0, "alice\nalbert\n"), listed.stderr
+    script = run_cli(home, "completion", "bash").stdout
+    path = tmp_path / "completion.bash"
+    path.write_text(script)
+    # The script runs `trakt-scrobbled`, as installed: here, this checkout's.
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    program = bindir / "trakt-scrobbled"
+    program.write_text(
+        f'#!/bin/sh\ncd {REPO_ROOT} && exec {sys.executable} -m trakt_scrobbled "$@"\n'
+    )
+    program.chmod(0o755)
+    words = {
+        "trakt-scrobbled login --account al": {"alice", "albert"},
+        "trakt-scrobbled queue --account ali": {"alice"},
+    }
+    for line, expected in words.items():
+        probe = (
+            f"source {path}; COMP_LINE='{line}'; read -ra COMP_WORDS <<< \"$COMP_LINE\"; "
+            "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_POINT=${#COMP_LINE}; "
+            "_shtab_trakt_scrobbled; printf '%s\\n' \"${COMPREPLY[@]}\""
+        )
+        env = home.env({"PATH": f"{bindir}:{os.environ['PATH']}"})
+        out = subprocess.run(
+            ["bash", "-c", probe], capture_output=True, text=True, env=env, check=False
+        )
+        assert set(out.stdout.split()) == expected, (line, out.stdout + out.stderr)
 
 
 def test_the_shipped_man_page_is_generated_from_the_parser() -> None:

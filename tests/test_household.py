@@ -218,6 +218,7 @@ def test_default_account_adopts_the_implicit_login_and_rows(tmp_path: Path) -> N
     item = TraktItem(MediaType.MOVIE, Ids(trakt=1), title="Heat")
     implicit = Outbox(conn, SystemClock())
     implicit.enqueue(Scrobble(ScrobbleVerb.STOP, "p1", item, 95.0, watched=True), watch_keys=("k",))
+    implicit.note("stop", "Heat", "watched")
 
     assert adopt_implicit(conn, paths, "alice") == Adopted(token=True, rows=1)
     mine = paths.account_token_file("alice")
@@ -227,6 +228,7 @@ def test_default_account_adopts_the_implicit_login_and_rows(tmp_path: Path) -> N
     alice = Outbox(conn, SystemClock(), account="alice")
     assert [r.play_id for r in alice.rows()] == ["p1"] and implicit.rows() == []
     assert alice.watched_since(("k",), 0) is not None
+    assert [r.account for r in alice.recent()] == ["alice"]  # `status` says whose it was
     # Again: nothing left to adopt, nothing changed.
     assert adopt_implicit(conn, paths, "alice") == Adopted(token=False, rows=0)
     assert mine.read_bytes() == login

@@ -65,7 +65,8 @@ _EXAMPLES = {
         "examples:\n  trakt-scrobbled identify ~/Videos/The.Matrix.1999.mkv\n"
         "  trakt-scrobbled identify --offline --json *.mkv"
     ),
-    "config": "examples:\n  trakt-scrobbled config init\n  trakt-scrobbled config check",
+    "config": "examples:\n  trakt-scrobbled config init\n  trakt-scrobbled config check\n"
+    "  trakt-scrobbled config accounts",
     "completion": (
         "examples:\n  trakt-scrobbled completion bash > ~/.local/share/bash-completion/"
         "completions/trakt-scrobbled\n"
@@ -138,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = csub.add_parser("init", help="write a commented starter config file (mode 0600)")
     _add_common(c)
     c.add_argument("--force", action="store_true", help="replace an existing file")
+    c = csub.add_parser(
+        "accounts", help="the household's account names, one a line (what --account takes)"
+    )
+    _add_common(c)
 
     cmd("doctor", "check config, login, Trakt, players and the service").add_argument(
         "--account", metavar="NAME", help="check only this household account's login"
@@ -488,6 +493,10 @@ def cmd_config(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.config_action == "init":
         return _config_init(args, env)
     config, paths = _load(args, env)
+    if args.config_action == "accounts":
+        for account in config.accounts:
+            print(account.name)
+        return EXIT_OK
     where = paths.config_file if paths.config_file.exists() else "defaults (no config file)"
     print(f"config OK: {where}")
     if not config.trakt.client_id:
@@ -525,8 +534,25 @@ def cmd_completion(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Generated from the same parser as --help and the man page (shtab)."""
     import shtab
 
-    print(shtab.complete(build_parser(), shell=args.shell), end="")
+    parser = build_parser()
+    # `--account` completes the names of the config's [accounts.NAME] tables.
+    names = shtab.cmd("trakt-scrobbled config accounts 2>/dev/null")
+    for action in _actions(parser):
+        if "--account" in action.option_strings:
+            action.complete = names  # type: ignore[attr-defined]
+    print(shtab.complete(parser, shell=args.shell), end="")
     return EXIT_OK
+
+
+def _actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
+    """Every option of `parser` and of its subcommands, all the way down."""
+    out: list[argparse.Action] = []
+    for action in parser._actions:
+        out.append(action)
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                out.extend(_actions(sub))
+    return out
 
 
 def _paths_and_problems(

@@ -44,9 +44,11 @@ def adopt_implicit(conn: sqlite3.Connection, paths: Paths, default: str) -> Adop
         rows = conn.execute(
             "UPDATE outbox SET account = ? WHERE account = ?", (default, IMPLICIT_ACCOUNT)
         ).rowcount
-        conn.execute(
-            "UPDATE watched SET account = ? WHERE account = ?", (default, IMPLICIT_ACCOUNT)
-        )
+        for table in ("watched", "recent"):
+            conn.execute(
+                f"UPDATE {table} SET account = ? WHERE account = ?",  # noqa: S608 - our names
+                (default, IMPLICIT_ACCOUNT),
+            )
     except BaseException:
         conn.execute("ROLLBACK")
         raise
