@@ -283,6 +283,40 @@ def _prepare_home(home: Path, port: int) -> None:
         gui.write_text(f'<settings version="2">\n{settings}</settings>\n')
 
 
+_PROFILE = """  <profile>
+    <id>{id}</id>
+    <name>{name}</name>
+    <directory pathversion="1">{directory}</directory>
+    <hasdatabases>true</hasdatabases>
+    <canwritedatabases>true</canwritedatabases>
+    <hassources>true</hassources>
+    <canwritesources>true</canwritesources>
+    <lockmode>0</lockmode>
+  </profile>
+"""
+
+
+def add_profile(home: Path, port: int, name: str) -> None:
+    """Give the Kodi of `home` (not started yet) a second profile, `name`, besides the master.
+
+    A profile has its own advanced settings (the JSON-RPC port) and GUI settings: copied from
+    the master's, so that Kodi answers on `port` in either profile.
+    """
+    _prepare_home(home, port)
+    userdata = home / ".kodi" / "userdata"
+    folder = userdata / "profiles" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for settings in ("advancedsettings.xml", "guisettings.xml"):
+        shutil.copy(userdata / settings, folder / settings)
+    master = _PROFILE.format(id=0, name="Master user", directory="special://masterprofile/")
+    other = _PROFILE.format(id=1, name=name, directory=f"profiles/{name}/")
+    (userdata / "profiles.xml").write_text(
+        "<profiles>\n  <lastloaded>0</lastloaded>\n  <useloginscreen>false</useloginscreen>\n"
+        f"  <autologin>-1</autologin>\n  <nextIdProfile>2</nextIdProfile>\n{master}{other}"
+        "</profiles>\n"
+    )
+
+
 class KodiProcess:
     """A Kodi on `display`, answering JSON-RPC on 127.0.0.1:`port`, with a control connection."""
 
@@ -342,6 +376,17 @@ class KodiProcess:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Kodi not answering on {self.port}:\n{_tail(self.log_path)}")
             time.sleep(0.05)
+
+    def load_profile(self, name: str) -> None:
+        """`Profiles.LoadProfile`: Kodi takes its network services down (every JSON-RPC
+        connection drops) and up again in that profile; the control connects again."""
+        self.control.call("Profiles.LoadProfile", profile=name)
+        deadline = time.monotonic() + START_TIMEOUT
+        with contextlib.suppress(ConnectionError, OSError):
+            while time.monotonic() < deadline:
+                self.control._read()  # notifications, until the connection drops
+        self.control.close()
+        self.control = self._connect()
 
     @property
     def pid(self) -> int:

@@ -13,6 +13,7 @@ from tests.fake_trakt import Episode, FakeTrakt, RecordedRequest
 from tests.kodi_fixture import KodiProcess, Library
 from tests.realplayers import MediaFiles
 from trakt_scrobbled.events import Ids
+from trakt_scrobbled.trakt.auth import Token, TokenStore
 
 
 @pytest.fixture
@@ -30,13 +31,13 @@ def fake() -> Iterator[FakeTrakt]:
         yield fake
 
 
+def players(kodi: KodiProcess) -> str:
+    return f"[mpv]\nenabled = false\n\n[kodi]\nenabled = true\nport = {kodi.port}\n"
+
+
 @pytest.fixture
 def daemon(tmp_path: Path, fake: FakeTrakt, kodi: KodiProcess) -> Iterator[Daemon]:
-    home = Home.create(
-        tmp_path / "home",
-        fake.url,
-        players=f"[mpv]\nenabled = false\n\n[kodi]\nenabled = true\nport = {kodi.port}\n",
-    )
+    home = Home.create(tmp_path / "home", fake.url, players=players(kodi))
     log_in(fake, home)
     with Daemon(home) as d:
         d.wait_for_log(r"kodi: connected")
@@ -83,3 +84,32 @@ def test_plain_file_found_by_its_name_then_paused_and_resumed(
     end = scrobble(fake, "stop", 2)
     assert end.json["progress"] >= 90.0
     assert len(fake.history()) == 1
+
+
+PROFILES = """
+[accounts.alice]
+kodi = ["127.0.0.1/Alice"]
+
+[accounts.house]
+kodi = ["127.0.0.1/MASTER USER"]
+"""
+
+
+def test_a_kodi_profile_routes_its_plays_to_its_account(
+    tmp_path: Path, fake: FakeTrakt, kodi: KodiProcess, kodi_media: MediaFiles
+) -> None:
+    home = Home.create(tmp_path / "home", fake.url, players=players(kodi), extra=PROFILES)
+    for account in ("alice", "house"):
+        fake.add_user(account)
+        pair = fake.issue_token(account)
+        TokenStore(home.state_dir / f"token-{account}.json").save(
+            Token(pair.access_token, pair.refresh_token, pair.created_at + pair.expires_in)
+        )
+    with Daemon(home) as daemon:
+        daemon.wait_for_log(r"kodi: connected")
+        asyncio.run(kodi.control.open(kodi_media.movie))
+        start = scrobble(fake, "start")
+        assert (start.user, start.json["movie"]["ids"]["trakt"]) == ("house", 481)
+        asyncio.run(kodi.control.stop())
+        assert scrobble(fake, "stop").user == "house"
+    assert {r.user for r in fake.requests("/scrobble")} == {"house"}

@@ -75,6 +75,13 @@ def test_accounts_are_read_in_file_order_with_paths_expanded() -> None:
         ("[accounts.a]\nplax = []\n", "accounts.a.plax", 2, 'did you mean "plex"'),
         ('[accounts.a]\n\nkodi = ["host:99999"]\n', "accounts.a.kodi[0]", 3, "host:port"),
         ('[accounts.a]\nkodi = ["a b"]\n', "accounts.a.kodi[0]", 2, "host:port"),
+        ('[accounts.a]\nkodi = ["h", "h/"]\n', "accounts.a.kodi[1]", 2, '"/PROFILE"'),
+        ('[accounts.a]\nkodi = ["h/ "]\n', "accounts.a.kodi[0]", 2, '"/PROFILE"'),
+        ('[accounts.a]\nkodi = ["/Kids"]\n', "accounts.a.kodi[0]", 2, "host:port"),
+        ('[accounts.a]\n\nkodi = ["h:0/Kids"]\n', "accounts.a.kodi[0]", 3, "host:port"),
+        ('[accounts.a]\nkodi = ["a b/Kids"]\n', "accounts.a.kodi[0]", 2, "host:port"),
+        ('[accounts.a]\nkodi = ["h/K\\tids"]\n', "accounts.a.kodi[0]", 2, "profile's name"),
+        ('[accounts.a]\nkodi = ["h:９０/Kids"]\n', "accounts.a.kodi[0]", 2, "host:port"),
         ('[accounts.a]\nmpv = ["rel/sock"]\n', "accounts.a.mpv[0]", 2, "absolute"),
         ('[accounts.a]\nmpv = ["$NOPE/s"]\n', "accounts.a.mpv[0]", 2, "$NOPE not set"),
         ('[accounts.a]\nmpris = ["vlc;rm"]\n', "accounts.a.mpris[0]", 2, "D-Bus"),
@@ -174,6 +181,62 @@ def test_an_unrouted_play_goes_to_the_default_or_nowhere_with_a_reason(
     assert dropped.account is None
     assert "no [accounts] rule routes" in dropped.reason
     assert source.partition(":")[2] in dropped.reason or (user or "unknown user") in dropped.reason
+
+
+KODI_PROFILES = """
+[accounts.kids]
+kodi = ["192.168.1.20/Kids", " Kodi.LAN:9090 / Kids ", "192.168.1.22/Straße"]
+[accounts.alice]
+kodi = ["192.168.1.20:9090/alice", "192.168.1.22/a/b"]
+[accounts.house]
+kodi = ["192.168.1.20"]
+"""
+
+
+def test_kodi_rules_keep_the_profile_as_written_and_lower_the_host() -> None:
+    kids, alice, house = parse_config(KODI_PROFILES, ENV).accounts
+    assert kids.kodi == ("192.168.1.20/Kids", "kodi.lan:9090/Kids", "192.168.1.22/Straße")
+    assert alice.kodi == ("192.168.1.20:9090/alice", "192.168.1.22/a/b")
+    assert house.kodi == ("192.168.1.20",)
+
+
+@pytest.mark.parametrize(
+    ("source", "profile", "account"),
+    [
+        ("kodi:192.168.1.20:9090", "Kids", "kids"),
+        ("kodi:192.168.1.20:9090", "KIDS", "kids"),  # profiles without case
+        ("kodi:192.168.1.20:8080", "kids", "kids"),  # "host/PROFILE": any port
+        ("kodi:192.168.1.20:9090", "Alice", "alice"),
+        ("kodi:192.168.1.20:8080", "Alice", "house"),  # "host:port/PROFILE": that port only
+        ("kodi:192.168.1.20:9090", "Master user", "house"),  # a bare host: any profile
+        ("kodi:192.168.1.20:9090", None, "house"),  # unknown: never a profile's rule
+        ("kodi:KODI.LAN:9090", "Kids", "kids"),  # hosts without case
+        ("kodi:kodi.lan:9091", "Kids", None),
+        ("kodi:kodi.lan:9090", None, None),
+        ("kodi:192.168.1.22:9090", "STRASSE", "kids"),  # case-folded, not just lowered
+        ("kodi:192.168.1.22:9090", "A/B", "alice"),  # a "/" in the name is the name's
+        ("kodi:192.168.1.22:9090", "a", None),
+        ("plex:uuid", "Kids", None),  # a Kodi rule routes only Kodi
+    ],
+)
+def test_a_kodi_rule_with_a_profile_routes_only_that_profile(
+    source: str, profile: str | None, account: str | None
+) -> None:
+    accounts = parse_config(KODI_PROFILES, ENV).accounts
+    assert route(accounts, source, profile).account == account
+
+
+@pytest.mark.parametrize(
+    ("profile", "said"),
+    [
+        ("Master user", 'Kodi kodi.lan:9091 (profile "Master user") and'),
+        (None, "Kodi kodi.lan:9091 and"),
+    ],
+)
+def test_an_unrouted_kodi_play_names_its_profile_when_known(profile: str | None, said: str) -> None:
+    accounts = parse_config(KODI_PROFILES, ENV).accounts
+    dropped = route(accounts, "kodi:kodi.lan:9091", profile)
+    assert dropped == Route(None, f"no [accounts] rule routes {said} no account is the default")
 
 
 def test_first_account_in_file_order_wins() -> None:

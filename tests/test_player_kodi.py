@@ -22,6 +22,7 @@ from tests.kodi_fixture import (
     KodiLauncher,
     KodiProcess,
     Library,
+    add_profile,
     free_port,
 )
 from tests.realplayers import EventRecorder, MediaFiles, running, summary, wait_until
@@ -99,6 +100,7 @@ async def test_play_pause_resume_seek_stop(kodi: KodiProcess, kodi_media: MediaF
         assert event.duration == pytest.approx(kodi_media.duration, abs=1)
         assert event.position is not None and event.position < 2
         assert (event.paused, event.speed) == (False, 1.0)
+        assert event.user == "Master user"  # the profile of a fresh Kodi
         [conn] = player.connections()
         assert conn.detail == f"playing: {kodi_media.movie.name}"
 
@@ -206,6 +208,7 @@ async def test_connect_poll_finds_paused_playback(
     async with running(player) as rec:
         event = await rec.wait_for(Playing)
         assert event.paused
+        assert event.user == "Master user"  # asked beside the poll, waited for
         assert event.position is not None and 29 < event.position < 33  # a frame either way
         assert event.media is not None and event.media.path == str(kodi_media.movie)
         assert player.connections()[0].detail.startswith("paused: ")
@@ -271,6 +274,30 @@ async def test_kodi_started_after_the_adapter(
         event = await play(rec, kodi.control, kodi_media.movie)
         assert event.media is not None and event.media.path == str(kodi_media.movie)
         assert caplog.text.count("connected to") == 1
+
+
+@pytest.mark.kodi
+async def test_plays_name_the_profile_loaded_since(
+    kodi_launcher: KodiLauncher, kodi_media: MediaFiles
+) -> None:
+    """Kodi says nothing when another profile loads, but drops the connection meanwhile."""
+    port = free_port()
+    home = kodi_launcher.folder / "two-profiles"
+    add_profile(home, port, "Kids")
+    kodi = await kodi_launcher.astart(port=port, home=home)
+    player = adapter(port)
+    async with running(player) as rec:
+        await attached(player)
+        first = await play(rec, kodi.control, kodi_media.movie)
+        assert first.user == "Master user"
+        await kodi.control.stop()
+        await rec.wait_for(Ended)
+        await asyncio.to_thread(kodi.load_profile, "Kids")
+        assert kodi.control.call("Profiles.GetCurrentProfile")["label"] == "Kids"
+        await attached(player)
+        second = await play(rec, kodi.control, kodi_media.episode)
+        assert second.user == "Kids"
+        assert [type(e) for e in rec.events] == [Playing, Ended, Playing]
 
 
 # --- a fake Kodi, for what a real one never sends -----------------------------------------------
@@ -489,6 +516,52 @@ async def test_sleep_wake_and_speed(fake_kodi: FakeKodi) -> None:
         faster = await rec.wait_for(Progressed)
         assert faster.speed == 2.0
         assert [type(e) for e in rec.events] == [Playing, Paused, Resumed, Progressed]
+
+
+async def test_the_profile_is_asked_once_per_connection(fake_kodi: FakeKodi) -> None:
+    """Kodi drops its connections to load another profile: the next connection asks again."""
+    fake_kodi.answers["Profiles.GetCurrentProfile"] = {"label": "Kids"}
+    player = adapter(fake_kodi.port)
+    async with running(player) as rec:
+        await polled(player, fake_kodi)
+        fake_kodi.playing(MOVIE)
+        for _ in range(2):
+            await fake_kodi.send(notification("Player.OnPlay", **MOVIE_NOTE))
+            await fake_kodi.send(notification("Player.OnAVStart", **MOVIE_NOTE))
+            await rec.wait_for(Playing, after=len(rec.events))
+        fake_kodi.answers["Profiles.GetCurrentProfile"] = {"label": "Alice"}
+        fake_kodi.clients[-1].close()
+        await rec.wait_for(Ended, lambda e: e.reason is EndReason.GONE)
+        again = await rec.wait_for(Playing, after=len(rec.events))  # found by the poll
+        users = [e.user for e in rec.events if isinstance(e, Playing)]
+        assert users == ["Kids", "Kids", "Alice"]
+        assert again.user == "Alice"
+        assert fake_kodi.requests.count("Profiles.GetCurrentProfile") == 2
+
+
+async def test_a_profile_kodi_does_not_tell_is_unknown_and_asked_again(
+    fake_kodi: FakeKodi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="trakt_scrobbled.players.kodi")
+    fake_kodi.errors.add("Profiles.GetCurrentProfile")
+    player = adapter(fake_kodi.port)
+    async with running(player) as rec:
+        await polled(player, fake_kodi)
+        fake_kodi.playing(MOVIE)
+        await fake_kodi.send(notification("Player.OnAVStart", **MOVIE_NOTE))
+        first = await rec.wait_for(Playing)
+        assert first.user is None
+        fake_kodi.errors.clear()
+        fake_kodi.answers["Profiles.GetCurrentProfile"] = {"label": "Kids"}
+        await fake_kodi.send(notification("Player.OnPlay", **MOVIE_NOTE))
+        await fake_kodi.send(notification("Player.OnAVStart", **MOVIE_NOTE))
+        second = await rec.wait_for(Playing, after=len(rec.events))
+        assert second.user == "Kids"
+        fake_kodi.answers["Profiles.GetCurrentProfile"] = {"label": ""}  # nonsense: unknown
+        fake_kodi.clients[-1].close()
+        third = await rec.wait_for(Playing, after=len(rec.events))
+        assert third.user is None
+    assert caplog.text.count("Profiles.GetCurrentProfile on") == 1
 
 
 async def test_cancelling_detaches_without_a_stop(fake_kodi: FakeKodi) -> None:

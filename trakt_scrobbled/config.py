@@ -243,7 +243,8 @@ class AccountConfig:
     jellyfin: tuple[str, ...] = ()
     """Jellyfin/Emby user names (case-insensitive)."""
     kodi: tuple[str, ...] = ()
-    """Kodi hosts: "host" (any port) or "host:port"."""
+    """Kodi hosts: "host" (any port) or "host:port", lower-cased; either may end in "/PROFILE",
+    then only plays of that Kodi profile (its name, case-insensitive) match."""
     mpv: tuple[str, ...] = ()
     """mpv socket paths or globs, `~` and `$VARS` expanded."""
     mpris: tuple[str, ...] = ()
@@ -1044,11 +1045,15 @@ def _account(
     }
     kodi: list[str] = []
     for item_path, text in c.string_list(t, (*path, "kodi")):
-        host = text.strip().lower()
-        if not _kodi_rule(host):
-            c.add(item_path, f'must be a host or "host:port", got {_show(text)}')
+        rule = _kodi_rule(text)
+        if rule is None:
+            c.add(
+                item_path,
+                'must be a host or "host:port", optionally followed by "/PROFILE" (a Kodi '
+                f"profile's name), got {_show(text)}",
+            )
         else:
-            kodi.append(host)
+            kodi.append(rule)
     mpv: list[str] = []
     for item_path, text in c.string_list(t, (*path, "mpv")):
         expanded, missing = _expand(text.strip(), env)
@@ -1088,18 +1093,27 @@ def _account(
 _HOST = re.compile(r"[a-z0-9._-]+|\[[0-9a-f:.]+\]")
 
 
-def _kodi_rule(text: str) -> bool:
-    """ "host" or "host:port" (an IPv6 address in brackets), port 1 to 65535."""
-    if _HOST.fullmatch(text):
-        return True
-    host, sep, port = text.rpartition(":")
-    return (
-        bool(sep)
-        and bool(_HOST.fullmatch(host))
-        and port.isdigit()
-        and 1 <= int(port) <= 65535
-        and len(port) <= 5
-    )
+def _kodi_rule(text: str) -> str | None:
+    """A Kodi rule as the router takes it, else None: "host" or "host:port" (an IPv6 address
+    in brackets, port 1 to 65535), lower-cased, then maybe "/PROFILE" as written (the router
+    compares it without case). A profile name may hold anything but control characters."""
+    where, slash, profile = text.partition("/")
+    where = where.strip().lower()
+    profile = profile.strip()
+    if slash and (not profile or not profile.isprintable()):
+        return None
+    if not _HOST.fullmatch(where):
+        host, sep, port = where.rpartition(":")
+        if not (
+            sep
+            and _HOST.fullmatch(host)
+            and port.isascii()
+            and port.isdigit()
+            and len(port) <= 5
+            and 1 <= int(port) <= 65535
+        ):
+            return None
+    return f"{where}/{profile}" if slash else where
 
 
 def _expand_home(value: str, env: Mapping[str, str]) -> str:

@@ -198,8 +198,9 @@ class Playing:
     """The item was found paused (e.g. on connect)."""
     speed: float = 1.0
     user: str | None = None
-    """Who plays it, as the player names them (a Plex account, a Jellyfin user): the router's
-    input for the household (router.py); None where the player has no users."""
+    """Who plays it, as the player names them (a Plex account, a Jellyfin user, the Kodi
+    profile): the router's input for the household (router.py); None where the player has no
+    users or did not say."""
     user_id: str | None = None
     """The same user's id, where the player has one (a Plex account id)."""
 

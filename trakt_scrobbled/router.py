@@ -2,9 +2,9 @@
 
 A play is named by its player `source` (``mpv:/run/user/1000/mpv.sock``, ``kodi:host:port``,
 ``plex:<uuid>``, ``jellyfin:<device>``, ``emby:<device>``, ``mpris:<bus name>``) and, for media
-servers, the user the player reported. The first account (in file order) with a matching rule
-takes it, else the `default` account, else nobody: such a play is not scrobbled, and the reason
-is kept for `status`.
+servers, the user the player reported (for Kodi, its current profile). The first account (in
+file order) with a matching rule takes it, else the `default` account, else nobody: such a play
+is not scrobbled, and the reason is kept for `status`.
 """
 
 from __future__ import annotations
@@ -55,12 +55,22 @@ def _matches(
     if kind == "kodi":
         host, _, port = rest.rpartition(":")
         host = host.lower()
-        return any(rule in (host, f"{host}:{port}") for rule in account.kodi)
+        profile = user.casefold() if user else None
+        return any(_kodi(rule, (host, f"{host}:{port}"), profile) for rule in account.kodi)
     if kind == "mpv":
         return any(fnmatchcase(rest, pattern) for pattern in account.mpv)
     if kind == "mpris":
         return any(fnmatchcase(rest, pattern) for pattern in account.mpris)
     return False
+
+
+def _kodi(rule: str, where: tuple[str, str], profile: str | None) -> bool:
+    """A Kodi rule, "host" or "host:port", with "/PROFILE" (without case) only for that profile:
+    a play whose profile is unknown matches no rule that names one."""
+    host, slash, wanted = rule.partition("/")
+    if host not in where:
+        return False
+    return not slash or (profile is not None and wanted.casefold() == profile)
 
 
 def _named(rules: Sequence[str], user: str | None, user_id: str | None) -> bool:
@@ -77,4 +87,6 @@ def _why(kind: str, rest: str, user: str | None) -> str:
         who = f'user "{user}"' if user else "an unknown user"
         return f"no [accounts] rule routes {kind} {who} and no account is the default"
     what = {"kodi": "Kodi", "mpv": "mpv socket", "mpris": "MPRIS player"}.get(kind, kind)
+    if kind == "kodi" and user:
+        rest = f'{rest} (profile "{user}")'
     return f"no [accounts] rule routes {what} {rest} and no account is the default"

@@ -5,6 +5,12 @@ no position and little about the item, so each transition is followed by a few r
 (`Player.GetItem`, `Player.GetProperties`). The stream is JSON objects glued together with no
 delimiter; `_JsonStream` splits it. Notifications are handled one at a time, in order, by one
 task; a reader task only splits the stream, answers request futures and queues notifications.
+
+Each play names the Kodi profile it was played in (`Playing.user`, for the household's routing
+rules). Kodi sends no notification when another profile loads: it takes its network services
+down and up again, so the connection drops and the next one asks again
+(`Profiles.GetCurrentProfile`, sent once per connection beside the first poll, never in the way
+of a start).
 """
 
 from __future__ import annotations
@@ -520,8 +526,10 @@ class _Link:
         self._closed = False
         self.answered = False
         """A request got its answer: this is a working Kodi."""
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
         self._shows: dict[int, Ids] = {}
+        self._profile: asyncio.Task[str | None] | None = None
+        """The question of the current profile (asked once per connection, see the top)."""
         # what is playing
         self._state = _State.IDLE
         self._key: _ItemKey | None = None
@@ -551,6 +559,7 @@ class _Link:
         self._tasks = [
             asyncio.create_task(self._read_loop(), name=f"{self._source} reader"),
         ]
+        self._ask_profile()
         try:
             while True:
                 message = await self._inbox.get()
@@ -806,6 +815,28 @@ class _Link:
 
     # --- asking Kodi -------------------------------------------------------------------------
 
+    def _ask_profile(self) -> asyncio.Task[str | None]:
+        """Ask for the current profile now; the answer is awaited only by a play's start."""
+        task = asyncio.create_task(self._current_profile(), name=f"{self._source} profile")
+        self._profile = task
+        self._tasks.append(task)
+        return task
+
+    async def _current_profile(self) -> str | None:
+        answer = await self._ask("Profiles.GetCurrentProfile")
+        if answer is None:
+            self._profile = None  # failed (logged): asked again at the next play
+            return None
+        label = _text(_dict(answer).get("label"))
+        log.debug("kodi: %s is in profile %s", self._source, label or "?")
+        return label
+
+    async def _profile_name(self) -> str | None:
+        """The profile's name for a play: answered long since, but for a play found by the
+        poll on connect, whose answer comes right after the poll's."""
+        task = self._profile if self._profile is not None else self._ask_profile()
+        return await task
+
     async def _properties(self, playerid: int | None = None) -> Mapping[str, Any] | None:
         answer = await self._ask(
             "Player.GetProperties",
@@ -900,6 +931,7 @@ class _Link:
         self._playhead.duration = _seconds(props.get("totaltime")) or runtime or None
         self._playhead.remember(_seconds(props.get("time")) or 0.0)
         media = await self._media(item)
+        profile = await self._profile_name()
         self._title = media.title or media.path
         self._send(
             Playing(
@@ -909,6 +941,7 @@ class _Link:
                 duration=self._playhead.duration,
                 paused=self._paused,
                 speed=self._playhead.speed,
+                user=profile,
             )
         )
 
