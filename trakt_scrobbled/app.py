@@ -280,7 +280,8 @@ class App:
             else:
                 log.info("not watching %s: no folder above it exists", self.paths.config_file)
 
-            if self.auth.state is AuthState.LOGIN_NEEDED:
+            if self.auth.state is AuthState.LOGIN_NEEDED and not self._household_mode():
+                # (Each account's lane says so for itself.)
                 log.warning("not logged in to Trakt; scrobbles are queued until you log in")
             counts = self.outbox.counts()
             if counts.pending or counts.dead:

@@ -57,6 +57,7 @@ class AccountLane:
             clock,
             client_id=config.trakt.client_id,
             client_secret=config.trakt.client_secret,
+            account=name,
         )
         self.limiter = PostRateLimiter(clock)
         self.client = self._new_client(config)
@@ -68,6 +69,7 @@ class AccountLane:
             history_after=config.scrobble.history_after,
             limiter=self.limiter,
             on_alert=on_alert,
+            account=name,
         )
         self.login_code: DeviceCode | None = None
         self._retired: list[TraktClient] = []
@@ -184,8 +186,7 @@ class AccountLane:
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
             if login in done:
-                self.auth.set_token(login.result())
-                log.info("account %s: logged in to Trakt", self.name)
+                self.auth.set_token(login.result())  # logs "account NAME: logged in"
             self.login_code = None
             self._on_change()
 

@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Mapping
-from typing import TextIO
+from typing import Any, TextIO
 
 OURS = "trakt_scrobbled"
 _HANDLER = "trakt-scrobbled"
@@ -85,3 +85,17 @@ def setup(env: Mapping[str, str], *, verbose: bool, stream: TextIO | None = None
 def set_level(level: int) -> None:
     """This project's level (the config's [logging] level, or -v); libraries stay at WARNING."""
     logging.getLogger(OURS).setLevel(level)
+
+
+Log = logging.Logger | logging.LoggerAdapter[logging.Logger]
+
+
+class _ForAccount(logging.LoggerAdapter[logging.Logger]):
+    def process(self, msg: object, kwargs: Any) -> tuple[object, Any]:
+        return f"account {self.extra['account'] if self.extra else '?'}: {msg}", kwargs
+
+
+def for_account(logger: logging.Logger, account: str) -> Log:
+    """`logger`, its lines naming the household account (none for the single account): two
+    accounts' senders and logins log side by side."""
+    return _ForAccount(logger, {"account": account}) if account else logger

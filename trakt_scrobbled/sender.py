@@ -24,6 +24,7 @@ from trakt_scrobbled.history import (
     iso,
     not_found,
 )
+from trakt_scrobbled.logs import for_account
 from trakt_scrobbled.outbox import Outbox, OutboxRow, RowKind
 from trakt_scrobbled.trakt.auth import Auth, AuthState
 from trakt_scrobbled.trakt.client import TraktClient
@@ -74,10 +75,13 @@ class Sender:
         limiter: PostRateLimiter | None = None,
         restart_gap: float = 1.0,
         on_alert: Callable[[Alert], None] | None = None,
+        account: str = "",
     ) -> None:
         """`limiter` is the client's: given it, a row's form (scrobble or history entry) is
         chosen when the POST may leave, not before a wait for a Retry-After; and the first
-        POST of a run keeps `restart_gap` after whatever a killed previous run last sent."""
+        POST of a run keeps `restart_gap` after whatever a killed previous run last sent.
+        `account` names the household account in every line ('' the single account)."""
+        self._log = for_account(log, account)
         self._outbox = outbox
         self._client = client
         self._auth = auth
@@ -132,7 +136,7 @@ class Sender:
 
     def park_client(self, reason: str) -> None:
         """Nothing can be sent with this client (no or wrong client id): keep queueing."""
-        log.error("%s; scrobbles stay queued until the config is fixed", reason)
+        self._log.error("%s; scrobbles stay queued until the config is fixed", reason)
         self.last_error = reason
         self._set_state(SenderState.CLIENT_REJECTED)
 
@@ -140,7 +144,7 @@ class Sender:
         """Trakt refuses the whole account (420 limit, 423 locked, 426 VIP needed): every row
         would fail alike, so none is dead-lettered; the queue waits, said once."""
         if self.state is not SenderState.ACCOUNT_PARKED:
-            log.error(
+            self._log.error(
                 "%s; this account's scrobbles stay queued (none is lost): once that is fixed, "
                 "`trakt-scrobbled reload` sends them",
                 reason,
@@ -159,7 +163,7 @@ class Sender:
 
     def _set_state(self, state: SenderState) -> None:
         if state is not self.state:
-            log.debug("sender: %s -> %s", self.state, state)
+            self._log.debug("sender: %s -> %s", self.state, state)
             self.state = state
 
     async def run(self) -> None:
@@ -178,7 +182,7 @@ class Sender:
         self.last_error = f"cannot write the state database: {err}"
         if self._failures == 1:
             # The outbox says it once as an error; this is its consequence.
-            log.warning("%s; sending paused, retrying", self.last_error)
+            self._log.warning("%s; sending paused, retrying", self.last_error)
         self._set_state(SenderState.RETRYING)
         delay = min(self._backoff_cap, self._backoff_base * 2 ** (self._failures - 1))
         await self._clock.sleep(delay)
@@ -248,7 +252,7 @@ class Sender:
         now = self._clock.time()
         late = self._outbox.to_history(now - self._history_after)
         if late:
-            log.info("%d watch(es) not delivered in time go to the Trakt history", late)
+            self._log.info("%d watch(es) not delivered in time go to the Trakt history", late)
         if late or row.kind is RowKind.HISTORY or self._outbox.pending_history(1):
             # Watches first, whatever row is oldest: one row Trakt keeps refusing (a pause,
             # a start) must not hold every watch behind it. History entries carry their own
@@ -274,7 +278,7 @@ class Sender:
             found = already_recorded([(r.id, r.body, r.created_at) for r in maybe], history, _SLACK)
             there = [r for r in maybe if r.id in found]
             if there:
-                log.info("%d watch(es) were already in the Trakt history", len(there))
+                self._log.info("%d watch(es) were already in the Trakt history", len(there))
                 self._outbox.complete("already in history", *there)
             rows = [r for r in rows if r not in there]
         if rows:
@@ -309,7 +313,7 @@ class Sender:
         except Conflict:
             self._recovered()
             for row in rows:
-                log.info("%s %s: already scrobbled at Trakt (409)", row.kind, row.label)
+                self._log.info("%s %s: already scrobbled at Trakt (409)", row.kind, row.label)
             self._outbox.complete("already scrobbled", *rows)
         except TraktError as err:
             await self._failed(err, rows, token)
@@ -321,12 +325,12 @@ class Sender:
                     if row.id in missing:
                         self._outbox.bury(row, "Trakt does not know this item")
                 added = [r for r in rows if r.id not in missing]
-                log.info("%d late watch(es) added to the Trakt history", len(added))
+                self._log.info("%d late watch(es) added to the Trakt history", len(added))
                 self._outbox.complete("added to history", *added)
                 return
             (row,) = rows
             result = _result_of(resp.data)
-            log.info("%s %s: %s", row.kind, row.label, result)
+            self._log.info("%s %s: %s", row.kind, row.label, result)
             self._outbox.complete(result, row)
 
     async def _failed(
@@ -380,7 +384,7 @@ class Sender:
 
     def _recovered(self) -> None:
         if self._failures:
-            log.info("Trakt reachable again")
+            self._log.info("Trakt reachable again")
             self._failures = 0
             self.last_error = None
         self._back.clear()
@@ -393,7 +397,7 @@ class Sender:
         if err.status in _BUSY_STATUSES:
             delay = max(delay, self._busy_delay)
         if self._failures == 1:
-            log.warning("%s; scrobbles stay queued and will be retried", err)
+            self._log.warning("%s; scrobbles stay queued and will be retried", err)
         self._outbox.note_error(str(err), *row_ids)
         self._set_state(SenderState.RETRYING)
         self._back.clear()
@@ -407,7 +411,7 @@ class Sender:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         if back.done() and not back.cancelled():
-            log.info("%s: trying the queue again now", self._back_reason)
+            self._log.info("%s: trying the queue again now", self._back_reason)
 
 
 def _result_of(data: object) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from trakt_scrobbled.clock import Clock
+from trakt_scrobbled.logs import for_account
 from trakt_scrobbled.privatefile import write_private
 from trakt_scrobbled.trakt.client import TraktClient
 from trakt_scrobbled.trakt.errors import TraktError, Unauthorized
@@ -113,7 +114,10 @@ class Auth:
         *,
         client_id: str,
         client_secret: str,
+        account: str = "",
     ) -> None:
+        """`account`: the household account whose login this is ('' the single one)."""
+        self._log = for_account(log, account)
         self._store = store
         self._clock = clock
         self._client_id = client_id
@@ -146,7 +150,7 @@ class Auth:
     def set_token(self, token: Token) -> None:
         """A new login: saved before it is used."""
         self._adopt(token)
-        log.info("logged in to Trakt")
+        self._log.info("logged in to Trakt")
         self._bump()
 
     def _adopt(self, token: Token) -> None:
@@ -158,7 +162,7 @@ class Auth:
         try:
             self._store.save(token)
         except OSError as err:
-            log.error(
+            self._log.error(
                 "cannot save the Trakt login to %s (%s): it is used until the daemon stops, "
                 "then a new login is needed",
                 self._store.path,
@@ -180,7 +184,7 @@ class Auth:
         token = self._store.load()
         if token is not None and token != self._token:
             self._token = self._on_disk = token
-            log.info("logged in to Trakt")
+            self._log.info("logged in to Trakt")
             self._bump()
             return True
         return False
@@ -193,11 +197,11 @@ class Auth:
         if newer is not None:
             # `trakt-scrobbled login` ran meanwhile: its pair is not the one that failed.
             self._token = self._on_disk = newer
-            log.info("logged in to Trakt (a new login was saved)")
+            self._log.info("logged in to Trakt (a new login was saved)")
             self._bump()
             return
         # Only what happened: the daemon's login loop says next, once, how to log in again.
-        log.error("Trakt no longer accepts the login (revoked or expired)")
+        self._log.error("Trakt no longer accepts the login (revoked or expired)")
         self.drop()
 
     def drop(self) -> None:
@@ -237,7 +241,7 @@ class Auth:
             if newer is not None:
                 # A login in another process replaced ours; refreshing ours would waste it.
                 self._token = self._on_disk = newer
-                log.info("logged in to Trakt (a new login was saved)")
+                self._log.info("logged in to Trakt (a new login was saved)")
                 self._bump()
                 return True
             try:
@@ -257,9 +261,9 @@ class Auth:
                 self.forget()
                 return False
             except (TraktError, ValueError) as err:
-                log.warning("could not refresh the Trakt login (%s); will try again", err)
+                self._log.warning("could not refresh the Trakt login (%s); will try again", err)
                 return False
             self._adopt(token)
-            log.info("Trakt login refreshed")
+            self._log.info("Trakt login refreshed")
             self._bump()
             return True
