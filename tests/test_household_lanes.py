@@ -4,8 +4,8 @@ per Trakt account, over one state database and one fake Trakt that knows users b
 from __future__ import annotations
 
 import asyncio
-import logging
 import itertools
+import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable
