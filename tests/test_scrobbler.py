@@ -144,6 +144,28 @@ async def test_restart_after_the_threshold_records_the_watch_at_its_time(db: Pat
     await restarted.aclose()
 
 
+async def test_a_kill_before_the_snapshot_caught_up_never_queues_the_watch_twice(
+    db: Path,
+) -> None:
+    """The watch is queued and its POST may leave before the snapshot saying the play ended is
+    written (one loop turn later). A kill in between leaves the play "in progress past the
+    threshold"; the next run must know its watch was queued, however short the rewatch window
+    and however long the daemon stayed down."""
+    clock = ManualClock()
+    scrobbler, _ = make(db, clock, window=1.0)
+    await play(scrobbler, at=100.0)
+    clock.advance(30)
+    scrobbler.handle(Progressed(SOURCE, 930.0, DURATION))
+    await asyncio.sleep(0)  # that snapshot is written
+    scrobbler.handle(Ended(SOURCE, 950.0, EndReason.EOF))  # queued; its snapshot is not yet
+    clock.advance(7200)  # killed here, restarted two hours later
+    restarted, outbox = make(db, clock, window=1.0)
+    restarted.recover()
+    assert len(watched_rows(outbox)) == 1
+    await scrobbler.aclose()
+    await restarted.aclose()
+
+
 async def test_restart_below_the_threshold_only_closes_the_play(db: Path) -> None:
     clock = ManualClock()
     scrobbler, _ = make(db, clock)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.clocks import ManualClock
+from trakt_scrobbled.events import Ids, MediaType, Scrobble, ScrobbleVerb, TraktItem
 from trakt_scrobbled.outbox import Outbox
 from trakt_scrobbled.store import MIGRATIONS, SCHEMA_VERSION, StoreError, _statements, open_db
 
@@ -138,10 +139,11 @@ def test_schema_2_database_migrates_keeping_every_row_for_the_implicit_account(
         conn.close()
 
 
-def test_schema_3_database_migrates_its_recent_results_to_the_implicit_account(
+def test_schema_3_database_migrates_recent_results_and_watches(
     tmp_path: Path,
 ) -> None:
-    """Schema 4 names the account of each recent result; schema 3's were the implicit one's."""
+    """Schema 4 names the account of each recent result (schema 3's were the implicit one's) and
+    the play of each watch."""
     db = tmp_path / "state.db"
     old = sqlite3.connect(db, isolation_level=None)
     for script in MIGRATIONS[:3]:
@@ -150,6 +152,7 @@ def test_schema_3_database_migrates_its_recent_results_to_the_implicit_account(
     old.execute(
         "INSERT INTO recent (at, kind, label, result) VALUES (1, 'stop', 'Film', 'watched')"
     )
+    old.execute("INSERT INTO watched (key, label, watched_at) VALUES ('k0', 'Film', 1)")
     old.execute("PRAGMA user_version = 3")
     old.close()
 
@@ -164,5 +167,12 @@ def test_schema_3_database_migrates_its_recent_results_to_the_implicit_account(
             ("Other", "alice"),
             ("Film", ""),
         ]
+        # A watch names its play from now on; one of schema 3 has none.
+        assert conn.execute("SELECT play_id FROM watched").fetchall() == [("",)]
+        item = TraktItem(MediaType.MOVIE, Ids(trakt=1), title="Heat")
+        stop = Scrobble(ScrobbleVerb.STOP, "p9", item, 95.0, watched=True)
+        implicit.enqueue(stop, watch_keys=("k",))
+        assert implicit.play_watched("p9") and not implicit.play_watched("p8")
+        assert not Outbox(conn, clock, account="alice").play_watched("p9")
     finally:
         conn.close()

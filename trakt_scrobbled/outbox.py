@@ -186,8 +186,12 @@ class Outbox:
                 ),
             )
             self._conn.executemany(
-                "INSERT INTO watched (key, label, watched_at, account) VALUES (?, ?, ?, ?)",
-                [(key, scrobble.item.describe(), created, self.account) for key in watch_keys],
+                "INSERT INTO watched (key, label, watched_at, account, play_id) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (key, scrobble.item.describe(), created, self.account, scrobble.play_id)
+                    for key in watch_keys
+                ],
             )
         row_id = cur.lastrowid
         assert row_id is not None
@@ -335,6 +339,16 @@ class Outbox:
                 self._record(row, result)
 
     # --- what was watched, to refuse a second play of the same watch ------------------------
+
+    def play_watched(self, play_id: str) -> bool:
+        """Whether the play `play_id` (one part's id) had its watch queued, however long ago."""
+        if any(h.scrobble.play_id == play_id and h.watch_keys for h in self._held):
+            return True
+        r = self._conn.execute(
+            "SELECT 1 FROM watched WHERE play_id = ? AND account = ? LIMIT 1",
+            (play_id, self.account),
+        ).fetchone()
+        return r is not None
 
     def watched_since(self, keys: tuple[str, ...], since: float) -> float | None:
         """When any of `keys` was last recorded watched, if at or after `since`."""

@@ -219,8 +219,15 @@ class Scrobbler:
         return len(snapshots)
 
     def _identified(self, held: Kept, lane: Outbox | None) -> Identified:
+        """The recovered play as identified; a part whose watch this very play queued before
+        the kill (the snapshot had not caught up) counts as seen, whatever the window."""
         items = held.state.items
-        return Identified(items[0], parts=items, seen=self._seen(items, lane))
+        queued = frozenset(
+            n
+            for n in range(len(items))
+            if lane is not None and lane.play_watched(session.play_id_of(held.state, n))
+        )
+        return Identified(items[0], parts=items, seen=self._seen(items, lane) | queued)
 
     async def _release_held(self, hold: float) -> None:
         await self._clock.sleep(hold)

@@ -72,8 +72,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX outbox_account ON outbox(account, state, id);
     """,
     # `status` names the account of each recent result; the ones before were the implicit's.
+    # A watch names its play, so that a play recovered after a kill knows its watch was queued
+    # whatever the rewatch window ('' for the watches before: only the window covers those).
     """
     ALTER TABLE recent ADD COLUMN account TEXT NOT NULL DEFAULT '';
+    ALTER TABLE watched ADD COLUMN play_id TEXT NOT NULL DEFAULT '';
+    CREATE INDEX watched_play ON watched(play_id);
     """,
 )
 
