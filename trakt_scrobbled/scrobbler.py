@@ -94,16 +94,29 @@ class _Source:
     """The account's outbox the router gave this source's newest play; None: no account."""
     routed: str = ""
     """Why no account takes the newest play (a route's reason), for `status`."""
-    lanes: dict[str, Outbox | None] = field(default_factory=dict)
-    """Each play's lane, fixed when it started: a Plex player handed to another user
-    finishes the first user's play on the first user's account."""
     who: Who = (None, None)
     """The user (name, id) the player named for the newest play."""
-    users: dict[str, Who] = field(default_factory=dict)
-    """Each play's user, kept with its snapshot so that a restart routes it the same way."""
+    pinned: dict[str, _Pinned] = field(default_factory=dict)
+    """Each play's lane and user, fixed when it started: a Plex player handed to another
+    user finishes the first user's play on the first user's account; the user is kept with
+    the play's snapshot so that a restart routes it the same way."""
+
+    def lane_of(self, play_id: str | None) -> Outbox | None:
+        pinned = self.pinned.get(play_id or "")
+        return self.lane if pinned is None else pinned.lane
+
+    def who_played(self, play_id: str | None) -> Who:
+        pinned = self.pinned.get(play_id or "")
+        return self.who if pinned is None else pinned.who
 
 
 Who = tuple[str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Pinned:
+    lane: Outbox | None
+    who: Who
 
 
 Lane = Callable[[str, str | None, str | None], tuple[Outbox | None, str]]
@@ -201,14 +214,15 @@ class Scrobbler:
                 play_id = kept.state.play_id or ""
                 who = users.get(play_id, (None, None))
                 src.lane, src.routed = self._lane(source, *who)
-                src.lanes[play_id], src.users[play_id], src.who = src.lane, who, who
-            if not src.users:
+                src.who = who
+                src.pinned[play_id] = _Pinned(src.lane, who)
+            if not src.pinned:
                 src.lane, src.routed = self._lane(source, None, None)
             self._sources[source] = src
             self._apply(source, src, effects)
             if held is not None and held.state.item is not None:
                 # A watch queued just before the kill may not be in the snapshot yet.
-                lane = src.lanes.get(held.state.play_id or "", src.lane)
+                lane = src.lane_of(held.state.play_id)
                 self._feed(
                     source, src, Answer(held.state.play_id or "", self._identified(held, lane))
                 )
@@ -251,7 +265,7 @@ class Scrobbler:
 
     def _route(self, source: str, src: _Source, event: Playing) -> None:
         """Pick the account of the play `event` starts; the plays before keep theirs."""
-        self._pin_lanes(src)
+        self._pin_plays(src)
         src.who = (event.user, event.user_id)
         lane, why = self._lane(source, event.user, event.user_id)
         if lane is not src.lane or why != src.routed:
@@ -264,7 +278,7 @@ class Scrobbler:
                 log.info("%s: plays for account %s", _who(source), lane.account or "(implicit)")
         src.lane, src.routed = lane, why
 
-    def _pin_lanes(self, src: _Source) -> None:
+    def _pin_plays(self, src: _Source) -> None:
         """Every play the source has gets the lane it has now; plays gone are forgotten."""
         state = src.state
         plays = [state.current, *(k.state for k in state.ended)]
@@ -272,12 +286,9 @@ class Scrobbler:
             plays.append(state.held.state)
         alive = {p.play_id for p in plays if p.play_id is not None}
         for play_id in alive:
-            src.lanes.setdefault(play_id, src.lane)
-            src.users.setdefault(play_id, src.who)
-        for play_id in [p for p in src.lanes if p not in alive]:
-            del src.lanes[play_id]
-        for play_id in [p for p in src.users if p not in alive]:
-            del src.users[play_id]
+            src.pinned.setdefault(play_id, _Pinned(src.lane, src.who))
+        for play_id in [p for p in src.pinned if p not in alive]:
+            del src.pinned[play_id]
 
     def _feed(
         self,
@@ -292,7 +303,7 @@ class Scrobbler:
             src.state, event, self._clock.monotonic(), self._clock.time(), self.policy
         )
         self._apply(source, src, effects)
-        self._pin_lanes(src)
+        self._pin_plays(src)
         kept_same = old.ended == src.state.ended and old.held == src.state.held
         if save_after_send and kept_same and any(isinstance(e, Send) for e in effects):
             # A player event's scrobble: the sender was woken by the enqueue, its POST leaves
@@ -391,7 +402,7 @@ class Scrobbler:
                     )
                     if src.state.current.play_id == play_id:
                         src.reason = None
-                    lane = src.lanes.get(play_id, src.lane)
+                    lane = src.lane_of(play_id)
                     answer = Identified(item, parts=parts, seen=self._seen(parts, lane))
                     self._feed(source, src, Answer(play_id, answer))
                     return
@@ -438,7 +449,7 @@ class Scrobbler:
     # --- storage ---------------------------------------------------------------------------
 
     def _queue(self, source: str, src: _Source, action: Scrobble, at: float | None) -> None:
-        lane = src.lanes.get(action.play_id, src.lane)
+        lane = src.lane_of(action.play_id)
         if lane is None:
             log.debug("%s: %s not queued: no account takes this play", _who(source), action.verb)
             return
@@ -478,14 +489,14 @@ class Scrobbler:
             and current.identity is not session.Identity.UNIDENTIFIED
         ):
             moved = replace(current, position=session.position(current, now))
-            user, user_id = self._who_played(src, current.play_id)
+            user, user_id = src.who_played(current.play_id)
             wanted[source] = Snapshot(source, moved, wall, state.media, False, user, user_id)
         elif state.held is not None:
             held = state.held
-            user, user_id = self._who_played(src, held.state.play_id)
+            user, user_id = src.who_played(held.state.play_id)
             wanted[source] = Snapshot(source, held.state, held.at, held.media, False, user, user_id)
         for kept in state.ended:
-            user, user_id = self._who_played(src, kept.state.play_id)
+            user, user_id = src.who_played(kept.state.play_id)
             snap = Snapshot(source, kept.state, kept.at, kept.media, True, user, user_id)
             wanted[snap.key] = snap
         self._plays.update(
@@ -493,10 +504,6 @@ class Scrobbler:
             sorted(src.saved - wanted.keys()),
         )
         src.saved = set(wanted)
-
-    @staticmethod
-    def _who_played(src: _Source, play_id: str | None) -> Who:
-        return src.users.get(play_id or "", src.who)
 
     # --- time ------------------------------------------------------------------------------
 

@@ -137,10 +137,9 @@ class _Track:
     position: float
     at: float
     paused: bool
-    player_title: str
-    account: str
-    user: str | None = None
-    user_id: str | None = None
+    resolved: _Resolved
+    """Whose play it is, as looked up when it began: a play going on under a new session key
+    (a restarted server) is the same play, not looked up again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,15 +557,7 @@ class PlexLivePlayer:
         track = self._tracks.get(source)
         if track is None or track.rating_key != note.rating_key:
             return None
-        return _Resolved(
-            source,
-            None,
-            track.media,
-            track.player_title,
-            track.account,
-            track.user,
-            track.user_id,
-        )
+        return track.resolved
 
     # --- from notifications to events ---------------------------------------------------------
 
@@ -603,10 +594,7 @@ class PlexLivePlayer:
                 position,
                 self._clock.monotonic(),
                 paused,
-                resolved.player_title,
-                resolved.account,
-                resolved.user,
-                resolved.user_id,
+                resolved,
             )
             self._tracks[source] = track
             log.info(
