@@ -158,17 +158,29 @@ def test_bash_completes_account_names_from_the_config(tmp_path: Path) -> None:
         "trakt-scrobbled login --account al": {"alice", "albert"},
         "trakt-scrobbled queue --account ali": {"alice"},
     }
-    for line, expected in words.items():
+
+    def complete(line: str) -> subprocess.CompletedProcess[str]:
         probe = (
             f"source {path}; COMP_LINE='{line}'; read -ra COMP_WORDS <<< \"$COMP_LINE\"; "
             "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); COMP_POINT=${#COMP_LINE}; "
             "_shtab_trakt_scrobbled; printf '%s\\n' \"${COMPREPLY[@]}\""
         )
         env = home.env({"PATH": f"{bindir}:{os.environ['PATH']}"})
-        out = subprocess.run(
+        return subprocess.run(
             ["bash", "-c", probe], capture_output=True, text=True, env=env, check=False
         )
+
+    for line, expected in words.items():
+        out = complete(line)
         assert set(out.stdout.split()) == expected, (line, out.stdout + out.stderr)
+    # A broken config: `config accounts` names the line and fails; TAB offers nothing and
+    # prints nothing into the command line being typed.
+    home.config_file.write_text(home.config_file.read_text() + "\n[accounts.bob\n")
+    listed = run_cli(home, "config", "accounts")
+    assert listed.returncode != 0 and listed.stdout == ""
+    assert "config.toml:" in listed.stderr, listed.stderr
+    out = complete("trakt-scrobbled login --account al")
+    assert (out.stdout.split(), out.stderr) == ([], ""), out
 
 
 def test_the_shipped_man_page_is_generated_from_the_parser() -> None:
