@@ -70,11 +70,19 @@ sample more than `STALE_GAP` from the sought position is that stale clock, not a
 STALE_GAP = 2.0
 """Seconds between a sample and our estimate beyond which, just after a seek, it is stale."""
 
-POLL_OVERLAP = 2.0
-"""Seconds after the poll on connect during which an `OnPlay` of the item it found is its echo.
+ECHO_WINDOW = 5.0
+"""Seconds after a start not preceded by its `OnPlay` during which that `OnPlay` is its echo.
 
-Connecting while an item starts, the poll may report it and its `OnPlay` still arrive.
+Two starts come before their `OnPlay`: the poll on connect, while an item starts, and an
+`OnAVStart` that overtook it. Kodi announces `OnAVStart` from the player's thread but `OnPlay`
+from the GUI thread's message queue (`GUI_MSG_PLAYBACK_STARTED`), so a busy GUI thread delivers
+`OnPlay` last; it is not a second play of the same item. A replay of the same item within this
+window counts as the same play (nothing is lost, nothing invented).
 """
+
+START_CHECK = 3.0
+"""Seconds after an `OnPlay` before Kodi is asked whether the item started without our hearing
+`OnAVStart` (it came first and was taken for the one already playing): then it is started."""
 
 MAX_PENDING = 8 * 1024 * 1024
 """Characters of one unfinished object kept before it is treated as garbage."""
@@ -395,11 +403,18 @@ class _ResumeDue:
 
 
 @dataclass(frozen=True, slots=True)
+class _StartDue:
+    """Time to ask whether an item announced by `OnPlay` started (see `START_CHECK`)."""
+
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
 class _Closed:
     """The connection ended (Kodi quit, crashed, was killed)."""
 
 
-_Message = _Notification | _Sync | _Tick | _ResumeDue | _Closed
+_Message = _Notification | _Sync | _Tick | _ResumeDue | _StartDue | _Closed
 
 
 class _CallFailed(Exception):
@@ -434,6 +449,7 @@ class KodiPlayer:
         reconnect: tuple[float, float] = (1.0, 30.0),
         include_pvr: bool = False,
         request_timeout: float = REQUEST_TIMEOUT,
+        start_check: float = START_CHECK,
     ) -> None:
         self.host = host
         self.port = port
@@ -443,6 +459,7 @@ class KodiPlayer:
         self._reconnect = reconnect
         self._include_pvr = include_pvr
         self._request_timeout = request_timeout
+        self._start_check = start_check
         self._said = LogOnce(log)
         self._link: _Link | None = None
 
@@ -533,7 +550,11 @@ class _Link:
         # what is playing
         self._state = _State.IDLE
         self._key: _ItemKey | None = None
-        self._polled: tuple[_ItemKey | None, float] | None = None
+        self._echo: tuple[_ItemKey | None, float] | None = None
+        """The `OnPlay` a start still expects (see `ECHO_WINDOW`): its item, until when."""
+        self._announced = False
+        """`STARTING` because of an `OnPlay` (not the poll): the start owes no echo."""
+        self._start_generation = 0
         self._title: str | None = None
         self._playerid = 1
         self._paused = False
@@ -700,6 +721,11 @@ class _Link:
             case _ResumeDue(generation):
                 if self._resume_pending and generation == self._resume_generation:
                     await self._resume()
+            case _StartDue(generation):
+                if self._state is _State.STARTING and generation == self._start_generation:
+                    await self._reconcile(announced=True)
+                    if self._state is _State.STARTING:  # still not started: ask again later
+                        self._later(self._player._start_check, _StartDue(generation))
             case _Sync():
                 await self._settle_resume()
                 await self._reconcile()
@@ -709,21 +735,25 @@ class _Link:
         match method:
             case "Player.OnPlay":
                 self._drop_resume()
-                polled, self._polled = self._polled, None
-                if polled is not None and polled[0] == key and self._clock.monotonic() < polled[1]:
-                    return  # the poll on connect already reported it
+                echo, self._echo = self._echo, None
+                if echo is not None and echo[0] == key and self._clock.monotonic() < echo[1]:
+                    return  # the late announcement of what was already started
                 # Kodi sends no OnStop for the item that a new one replaces.
                 self._end(EndReason.REPLACED)
                 self._state = _State.STARTING
                 self._key = key
+                self._announced = True
+                self._start_generation += 1
+                self._later(self._player._start_check, _StartDue(self._start_generation))
             case "Player.OnAVStart":
                 if self._state in (_State.PLAYING, _State.SKIPPED) and (
                     key is None or key == self._key
                 ):
                     return
+                announced = self._state is _State.STARTING and self._announced
                 self._drop_resume()
-                self._end(EndReason.REPLACED)  # its OnPlay was missed
-                await self._reconcile(av_started=True)
+                self._end(EndReason.REPLACED)  # a play whose OnPlay is missed, or still to come
+                await self._reconcile(av_started=True, announced=announced)
             case "Player.OnPause":
                 if not self._concerns(key):
                     return
@@ -862,8 +892,9 @@ class _Link:
         if duration:
             self._playhead.duration = duration
 
-    async def _reconcile(self, *, av_started: bool = False) -> None:
-        """Ask Kodi what plays and line our state up with it: on connect, wake, `OnAVStart`."""
+    async def _reconcile(self, *, av_started: bool = False, announced: bool = False) -> None:
+        """Ask Kodi what plays and line our state up with it: on connect, wake, `OnAVStart`,
+        and a start overdue. `announced`: its `OnPlay` was heard (a start owes no echo)."""
         players = await self._ask("Player.GetActivePlayers")
         if not isinstance(players, list):
             return  # failed (logged) or nonsense
@@ -884,11 +915,17 @@ class _Link:
         if self._state is _State.PLAYING and key is not None and key == self._key:
             self._line_up(speed == 0, props)  # the same item: maybe paused or resumed meanwhile
             return
+        was_starting = self._state is _State.STARTING
+        announced = announced or (was_starting and self._announced)
         self._end(EndReason.REPLACED)
         self._playerid = playerid
         if not av_started and not _seconds(props.get("totaltime")):
             self._state = _State.STARTING  # not started yet: OnAVStart will come
             self._key = key
+            self._announced = announced
+            if not was_starting:  # a new start; one already starting has its check due
+                self._start_generation += 1
+                self._later(self._player._start_check, _StartDue(self._start_generation))
             return
         reason = None if self._player._include_pvr else _skip_reason(item)
         if reason is not None:
@@ -902,7 +939,7 @@ class _Link:
                 _text(item.get("file")) or _text(item.get("label")) or "?",
             )
             return
-        await self._start(item, props, key, polled=not av_started)
+        await self._start(item, props, key, owes_echo=not announced)
 
     def _line_up(self, paused: bool, props: Mapping[str, Any]) -> None:
         self._playhead.rebase(self._playing())
@@ -919,12 +956,12 @@ class _Link:
         props: Mapping[str, Any],
         key: _ItemKey | None,
         *,
-        polled: bool,
+        owes_echo: bool,
     ) -> None:
         speed = _float(props.get("speed"))
         self._state = _State.PLAYING
         self._key = key
-        self._polled = (key, self._clock.monotonic() + POLL_OVERLAP) if polled else None
+        self._echo = (key, self._clock.monotonic() + ECHO_WINDOW) if owes_echo else None
         self._paused = speed == 0
         self._playhead.speed = speed if speed else 1.0
         runtime = _float(item.get("runtime"))
@@ -1006,7 +1043,8 @@ class _Link:
             self._send(Ended(self._source, position, reason))
         self._state = _State.IDLE
         self._key = None
-        self._polled = None
+        self._echo = None
+        self._announced = False
         self._paused = False
         self._playhead.reset()
         self._sought_at = None
