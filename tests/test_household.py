@@ -185,19 +185,21 @@ def test_an_unrouted_play_goes_to_the_default_or_nowhere_with_a_reason(
 
 KODI_PROFILES = """
 [accounts.kids]
-kodi = ["192.168.1.20/Kids", " Kodi.LAN:9090 / Kids ", "192.168.1.22/Straße"]
+kodi = ["192.168.1.20/Kids", " Kodi.LAN:9090 / Kids ", "192.168.1.22/Straße", "[FD00::7]/Kids"]
 [accounts.alice]
-kodi = ["192.168.1.20:9090/alice", "192.168.1.22/a/b"]
+kodi = ["192.168.1.20:9090/alice", "192.168.1.22/a/b", "[::1]:9090"]
 [accounts.house]
-kodi = ["192.168.1.20"]
+kodi = ["192.168.1.20", "[fd00::7]"]
 """
 
 
 def test_kodi_rules_keep_the_profile_as_written_and_lower_the_host() -> None:
     kids, alice, house = parse_config(KODI_PROFILES, ENV).accounts
-    assert kids.kodi == ("192.168.1.20/Kids", "kodi.lan:9090/Kids", "192.168.1.22/Straße")
-    assert alice.kodi == ("192.168.1.20:9090/alice", "192.168.1.22/a/b")
-    assert house.kodi == ("192.168.1.20",)
+    assert kids.kodi == (
+        "192.168.1.20/Kids", "kodi.lan:9090/Kids", "192.168.1.22/Straße", "[fd00::7]/Kids"
+    )  # fmt: skip
+    assert alice.kodi == ("192.168.1.20:9090/alice", "192.168.1.22/a/b", "[::1]:9090")
+    assert house.kodi == ("192.168.1.20", "[fd00::7]")
 
 
 @pytest.mark.parametrize(
@@ -217,6 +219,11 @@ def test_kodi_rules_keep_the_profile_as_written_and_lower_the_host() -> None:
         ("kodi:192.168.1.22:9090", "A/B", "alice"),  # a "/" in the name is the name's
         ("kodi:192.168.1.22:9090", "a", None),
         ("plex:uuid", "Kids", None),  # a Kodi rule routes only Kodi
+        # IPv6: the source has the bare address ([kodi] host = "::1"), rules the bracketed one
+        ("kodi:::1:9090", None, "alice"),
+        ("kodi:::1:8080", None, None),
+        ("kodi:FD00::7:9090", "kids", "kids"),
+        ("kodi:fd00::7:9090", "Master user", "house"),
     ],
 )
 def test_a_kodi_rule_with_a_profile_routes_only_that_profile(

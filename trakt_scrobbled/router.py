@@ -55,6 +55,8 @@ def _matches(
     if kind == "kodi":
         host, _, port = rest.rpartition(":")
         host = host.lower()
+        if ":" in host:  # an IPv6 address: rules write it in brackets
+            host = f"[{host}]"
         profile = user.casefold() if user else None
         return any(_kodi(rule, (host, f"{host}:{port}"), profile) for rule in account.kodi)
     if kind == "mpv":
