@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -13,9 +14,14 @@ from trakt_scrobbled.outbox import Outbox
 from trakt_scrobbled.store import MIGRATIONS, SCHEMA_VERSION, StoreError, _statements, open_db
 
 
-def test_new_database_is_migrated_to_current_schema(tmp_path: Path) -> None:
+def test_new_database_is_migrated_to_current_schema(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="trakt_scrobbled.store")
     conn = open_db(tmp_path / "state" / "state.db")
     try:
+        # Made by the migrations, but said once: a new database has nothing to migrate.
+        assert caplog.messages == [f"state database created at {tmp_path / 'state' / 'state.db'}"]
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -140,7 +146,7 @@ def test_schema_2_database_migrates_keeping_every_row_for_the_implicit_account(
 
 
 def test_schema_3_database_migrates_recent_results_and_watches(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Schema 4 names the account of each recent result (schema 3's were the implicit one's) and
     the play of each watch."""
@@ -156,9 +162,11 @@ def test_schema_3_database_migrates_recent_results_and_watches(
     old.execute("PRAGMA user_version = 3")
     old.close()
 
+    caplog.set_level(logging.INFO, logger="trakt_scrobbled.store")
     conn = open_db(db)
     try:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert caplog.messages == ["state database migrated to schema 4"]
         clock = ManualClock()
         Outbox(conn, clock, account="alice").note("stop", "Other", "watched")
         implicit = Outbox(conn, clock)

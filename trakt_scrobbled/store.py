@@ -132,7 +132,10 @@ def _check_and_migrate(conn: sqlite3.Connection, path: Path) -> None:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
-        log.info("state database migrated to schema %d", target)
+        if version:  # a new database is made by the same steps: not news
+            log.info("state database migrated to schema %d", target)
+    if not version:
+        log.info("state database created at %s", path)
 
 
 def _statements(script: str) -> list[str]:
