@@ -166,6 +166,42 @@ async def test_a_kill_before_the_snapshot_caught_up_never_queues_the_watch_twice
     await restarted.aclose()
 
 
+async def test_a_play_identified_after_it_ended_is_queued_once_across_a_kill(db: Path) -> None:
+    """A play that ended unidentified (an outage) is identified later: its watch is queued one
+    loop turn before the snapshot that forgets the play is written. A kill in between leaves the
+    play to be identified again at the next start; its watch must not be queued again, however
+    short the rewatch window (the fault suite met this: a title watched once, two plays)."""
+    clock = DrivenClock()
+    trakt = Outage()
+    conn = open_db(db)
+    outbox, plays = Outbox(conn, clock), PlayStore(conn)
+    policy = Policy(watched_threshold=90.0)
+    scrobbler = Scrobbler(outbox, trakt, clock, policy, plays=plays, rewatch_window=1.0)
+    scrobbler.handle(playing(100.0))
+    await clock.settle()
+    scrobbler.handle(Ended(SOURCE, 950.0, EndReason.EOF))  # ended in the outage: kept
+    await clock.settle()
+    [kept] = plays.load()
+    assert kept.ended and kept.state.item is None
+    trakt.up = True
+    scrobbler.trakt_is_back()
+    await clock.settle()
+    assert len(watched_rows(outbox)) == 1 and plays.load() == []
+    plays.save(kept)  # killed before the snapshot forgetting the play was written
+    await scrobbler.aclose()
+
+    clock.advance(7200)  # restarted two hours later
+    conn2 = open_db(db)
+    outbox2 = Outbox(conn2, clock)
+    restarted = Scrobbler(outbox2, trakt, clock, policy, plays=PlayStore(conn2), rewatch_window=1.0)
+    assert restarted.recover() == 1
+    await clock.settle()
+    assert trakt.tries == 3  # identified again: the play itself is not lost either
+    assert len(watched_rows(outbox2)) == 1
+    assert PlayStore(conn2).load() == []
+    await restarted.aclose()
+
+
 async def test_restart_below_the_threshold_only_closes_the_play(db: Path) -> None:
     clock = ManualClock()
     scrobbler, _ = make(db, clock)

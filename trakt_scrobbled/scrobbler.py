@@ -233,15 +233,11 @@ class Scrobbler:
         return len(snapshots)
 
     def _identified(self, held: Kept, lane: Outbox | None) -> Identified:
-        """The recovered play as identified; a part whose watch this very play queued before
-        the kill (the snapshot had not caught up) counts as seen, whatever the window."""
+        """The recovered play as identified (see `_seen`)."""
         items = held.state.items
-        queued = frozenset(
-            n
-            for n in range(len(items))
-            if lane is not None and lane.play_watched(session.play_id_of(held.state, n))
+        return Identified(
+            items[0], parts=items, seen=self._seen(items, lane, held.state.play_id or "")
         )
-        return Identified(items[0], parts=items, seen=self._seen(items, lane) | queued)
 
     async def _release_held(self, hold: float) -> None:
         await self._clock.sleep(hold)
@@ -403,7 +399,7 @@ class Scrobbler:
                     if src.state.current.play_id == play_id:
                         src.reason = None
                     lane = src.lane_of(play_id)
-                    answer = Identified(item, parts=parts, seen=self._seen(parts, lane))
+                    answer = Identified(item, parts=parts, seen=self._seen(parts, lane, play_id))
                     self._feed(source, src, Answer(play_id, answer))
                     return
                 reason = "identification failed" if result is None else result.reason
@@ -435,8 +431,12 @@ class Scrobbler:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
-    def _seen(self, parts: tuple[TraktItem, ...], lane: Outbox | None) -> frozenset[int]:
-        """The parts recorded watched (on the play's account) within the rewatch window."""
+    def _seen(
+        self, parts: tuple[TraktItem, ...], lane: Outbox | None, play_id: str
+    ) -> frozenset[int]:
+        """The parts recorded watched (on the play's account) within the rewatch window, and,
+        whatever the window, those whose watch this very play queued: a play identified again
+        after a kill (held, or ended unidentified) whose snapshot had not caught up."""
         if lane is None:
             return frozenset()
         since = self._clock.time() - self.rewatch_window
@@ -444,6 +444,7 @@ class Scrobbler:
             n
             for n, part in enumerate(parts)
             if lane.watched_since(watch_keys(part), since) is not None
+            or lane.play_watched(session.part_play_id(play_id, n))
         )
 
     # --- storage ---------------------------------------------------------------------------

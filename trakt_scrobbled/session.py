@@ -153,8 +153,12 @@ def progress(state: SessionState, now: float) -> float | None:
 
 def play_id_of(state: SessionState, part: int) -> str:
     """The id Trakt's calls for one part carry: each episode of a file is a play of its own."""
-    base = state.play_id or ""
-    return base if part == 0 else f"{base}.{part + 1}"
+    return part_play_id(state.play_id or "", part)
+
+
+def part_play_id(play_id: str, part: int) -> str:
+    """`play_id_of` for a play known by its id only."""
+    return play_id if part == 0 else f"{play_id}.{part + 1}"
 
 
 def deadline(state: SessionState, policy: Policy) -> float | None:
