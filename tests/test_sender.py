@@ -151,6 +151,25 @@ async def test_server_errors_are_retried_until_delivered(rig: Rig, status: int) 
     assert len(rig.fake.history()) == 1
 
 
+@pytest.mark.parametrize("status", [502, 504, 520, 524])
+async def test_a_5xx_after_trakt_took_the_watch_is_looked_up_before_a_history_resend(
+    rig: Rig, status: int
+) -> None:
+    """An edge answers 5xx when Trakt's answer is late or lost, after Trakt took the request:
+    the watch may be recorded. Sent again as a history entry (history is not de-duplicated)
+    it would count twice, so the row stays unsure and Trakt's history is looked up first."""
+    rig.sender.use_history_after(0.5)
+    rig.fake.fail_after_processing_next(1, status, path_prefix="/scrobble/stop")
+    rig.fake.fail_next(5, status=500, path_prefix="/scrobble/stop")  # then long enough to be late
+    rig.outbox.enqueue(scrobble(rig.movie, ScrobbleVerb.STOP, 97.0))
+    await rig.until(lambda: rig.outbox.counts().pending == 0)
+    assert rig.fake.requests("/scrobble/stop")[0].status == status
+    assert len(rig.fake.history()) == 1
+    history = rig.fake.requests("/sync/history")
+    assert [r.method for r in history] == ["GET"]  # looked up, found, not sent again
+    assert rig.outbox.recent(1)[0].result == "already in history"
+
+
 async def test_dropped_connections_and_timeouts_are_retried(rig: Rig) -> None:
     rig.fake.drop_next(2, path_prefix="/scrobble")
     rig.fake.delay_next(1, 2.5, path_prefix="/scrobble")  # over the client's 2 s timeout

@@ -316,7 +316,7 @@ class Outbox:
             )
 
     def mark_unsent(self, error: str, *row_ids: int) -> None:
-        """The request surely did not reach Trakt (refused before sending, 429, 5xx)."""
+        """The request surely was not taken by Trakt (refused before sending, a 4xx such as 429)."""
         with self._tx():
             self._conn.executemany(
                 "UPDATE outbox SET maybe_sent = 0, error = ? WHERE id = ? AND account = ?",

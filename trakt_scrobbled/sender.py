@@ -33,7 +33,6 @@ from trakt_scrobbled.trakt.errors import (
     Forbidden,
     RateLimited,
     TraktError,
-    TransportError,
     Unauthorized,
 )
 from trakt_scrobbled.trakt.ratelimit import PostRateLimiter
@@ -363,8 +362,9 @@ class Sender:
             self._unsent(str(err), rows)
             self.park_account(str(err))
         elif err.retryable:
-            if not isinstance(err, TransportError):
-                self._unsent(str(err), rows)
+            # No answer, or a 5xx: Trakt may have taken it (an edge's 502/504/520/524 comes
+            # after Trakt got the request), so the row stays unsure: looked up before it is
+            # sent again as a history entry (a scrobble sent again gets a 409 at worst).
             await self._backoff(ids, err)
         else:
             self._recovered()

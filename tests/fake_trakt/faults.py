@@ -1,4 +1,5 @@
-"""Injected failures: what the network or Trakt's edge does to a request before Trakt sees it."""
+"""Injected failures: what the network or Trakt's edge does to a request before Trakt sees it,
+or to its answer after."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ class FaultKind(StrEnum):
     """Handle the request (state changes), then close without an answer: a lost reply."""
     TRUNCATE_AFTER = "truncate_after"
     """Handle the request (state changes), then send its answer's body cut in half."""
+    STATUS_AFTER = "status_after"
+    """Handle the request (state changes), then answer `status` instead: the edge gave up on
+    Trakt's answer (Cloudflare 520/524, a gateway 502/504) after Trakt took the request."""
 
 
 @dataclass(slots=True)

@@ -383,6 +383,19 @@ class FakeTrakt:
         """The next `n` matching requests take effect, but their answer is lost."""
         self._arm(Fault(FaultKind.DROP_AFTER, n, path_prefix, method))
 
+    def fail_after_processing_next(
+        self,
+        n: int = 1,
+        status: int = 524,
+        *,
+        path_prefix: str | None = None,
+        method: str | None = None,
+        html: bool = True,
+    ) -> None:
+        """The next `n` matching requests take effect, but are answered `status` (an edge page
+        by default): Trakt took them and the client is told it failed."""
+        self._arm(Fault(FaultKind.STATUS_AFTER, n, path_prefix, method, status, html=html))
+
     def truncate_after_processing_next(
         self, n: int = 1, *, path_prefix: str | None = None, method: str | None = None
     ) -> None:
@@ -575,6 +588,8 @@ class FakeTrakt:
                 response = await self._checked(request, handler, raw)
             if fault is not None and fault.kind is FaultKind.DROP_AFTER:
                 return _drop(request)
+            if fault is not None and fault.kind is FaultKind.STATUS_AFTER:
+                response = self._canned(fault, request.method)
             if fault is not None and fault.kind is FaultKind.TRUNCATE_AFTER:
                 body = response.body if isinstance(response, web.Response) else None
                 whole = bytes(body) if isinstance(body, bytes | bytearray) else b""
