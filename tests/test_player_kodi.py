@@ -243,6 +243,8 @@ async def test_kodi_quitting_stops_and_reconnects(
         await play(rec, again.control, kodi_media.episode)
         assert [type(e) for e in rec.events] == [Playing, Ended, Playing]
         assert caplog.text.count("not reachable") == 1  # once, not once per attempt
+        # It answered before, so remote control was on: it quit, or loads another profile.
+        assert "Kodi quit or is loading another profile (each profile needs" in caplog.text
 
 
 @pytest.mark.kodi
@@ -269,6 +271,7 @@ async def test_kodi_started_after_the_adapter(
     player = adapter(port)
     async with running(player) as rec:
         await wait_until(lambda: "not reachable" in caplog.text, what="first attempt")
+        assert "if Kodi runs, enable Settings > Services > Control" in caplog.text
         assert player.connections() == []
         kodi = await kodi_launcher.astart(port=port)
         await attached(player)

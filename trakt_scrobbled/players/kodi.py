@@ -434,6 +434,19 @@ class _State(StrEnum):
 # --- the adapter --------------------------------------------------------------------------------
 
 
+_REMOTE_CONTROL = (
+    "Settings > Services > Control > Allow remote control from applications on this system"
+)
+
+
+def _refused_hint(reached: bool) -> str:
+    """What a refused connection may mean. A Kodi that answered before had remote control on:
+    it quit, or loads another profile (its services restart), whose own settings need it too."""
+    if reached:
+        return f"; Kodi quit or is loading another profile (each profile needs {_REMOTE_CONTROL})"
+    return f"; if Kodi runs, enable {_REMOTE_CONTROL}"
+
+
 class KodiPlayer:
     """Follows the Kodi at `host:port` (its JSON-RPC TCP port), reconnecting by itself."""
 
@@ -477,6 +490,7 @@ class KodiPlayer:
         first, cap = self._reconnect
         delay = first
         up: bool | None = None  # what the log said last: connected, unreachable, nothing yet
+        reached = False  # a Kodi answered here before: remote control was on then
         while True:
             try:
                 async with asyncio.timeout(self._request_timeout):
@@ -485,12 +499,7 @@ class KodiPlayer:
                 if up is not False:
                     up = False
                     reason = os.strerror(err.errno) if err.errno else type(err).__name__
-                    hint = (
-                        "; if Kodi runs, enable Settings > Services > Control > Allow remote "
-                        "control from applications on this system"
-                        if isinstance(err, ConnectionRefusedError)
-                        else ""
-                    )
+                    hint = _refused_hint(reached) if isinstance(err, ConnectionRefusedError) else ""
                     log.info(
                         "kodi: %s:%s not reachable (%s)%s; retrying",
                         self.host,
@@ -511,6 +520,7 @@ class KodiPlayer:
             finally:
                 self._link = None
             if link.answered:
+                reached = True
                 log.info("kodi: connection to %s:%s closed", self.host, self.port)
                 up = None
                 delay = first
