@@ -222,6 +222,19 @@ class BusClient:
                 pytest.fail(f"{name} is still {now}, not {status}")
             await asyncio.sleep(0.05)
 
+    async def wait_position(
+        self,
+        name: str,
+        at_least: float,
+        timeout: float = START_TIMEOUT,  # noqa: ASYNC109 - the scene's bound
+    ) -> None:
+        """Poll Position until it is `at_least` seconds (bounded): a seek lands after its call."""
+        deadline = time.monotonic() + timeout
+        while (now := await self.get(name, "Position") / 1_000_000) < at_least:
+            if time.monotonic() > deadline:
+                pytest.fail(f"{name} is at {now:.1f} s, not {at_least} s yet")
+            await asyncio.sleep(0.05)
+
     async def set_position(self, name: str, seconds: float) -> None:
         metadata = await self.get(name, "Metadata")
         trackid = metadata["mpris:trackid"].value

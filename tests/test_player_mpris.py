@@ -148,8 +148,10 @@ async def test_vlc_already_playing_when_the_adapter_starts(
         name = await vlc.ready(client)
         await client.wait_status(name, "Playing")
         await client.set_position(name, 30.0)
+        await client.wait_position(name, 29.5)  # VLC applies the seek after the call returns
         await client.player(name, "Pause")
         await client.wait_status(name, "Paused")
+        await client.wait_position(name, 29.5)
         player = adapter(session_bus)
         async with running(player) as rec:
             playing = await rec.wait_for(Playing, timeout=WAIT)
