@@ -483,6 +483,13 @@ class Scrobbler:
         now = self._clock.monotonic()
         state = src.state
         wanted: dict[str, Snapshot] = {}
+
+        def snapshot(
+            play: session.SessionState, at: float, media: MediaInfo | None, *, ended: bool
+        ) -> Snapshot:
+            user, user_id = src.who_played(play.play_id)
+            return Snapshot(source, play, at, media, ended=ended, user=user, user_id=user_id)
+
         current = state.current
         if (
             current.phase is not session.Phase.IDLE
@@ -490,15 +497,12 @@ class Scrobbler:
             and current.identity is not session.Identity.UNIDENTIFIED
         ):
             moved = replace(current, position=session.position(current, now))
-            user, user_id = src.who_played(current.play_id)
-            wanted[source] = Snapshot(source, moved, wall, state.media, False, user, user_id)
+            wanted[source] = snapshot(moved, wall, state.media, ended=False)
         elif state.held is not None:
             held = state.held
-            user, user_id = src.who_played(held.state.play_id)
-            wanted[source] = Snapshot(source, held.state, held.at, held.media, False, user, user_id)
+            wanted[source] = snapshot(held.state, held.at, held.media, ended=False)
         for kept in state.ended:
-            user, user_id = src.who_played(kept.state.play_id)
-            snap = Snapshot(source, kept.state, kept.at, kept.media, True, user, user_id)
+            snap = snapshot(kept.state, kept.at, kept.media, ended=True)
             wanted[snap.key] = snap
         self._plays.update(
             [snap for key, snap in wanted.items() if key == source or key not in src.saved],

@@ -753,8 +753,7 @@ class _Link:
                 self._state = _State.STARTING
                 self._key = key
                 self._announced = True
-                self._start_generation += 1
-                self._later(self._player._start_check, _StartDue(self._start_generation))
+                self._check_start_later()
             case "Player.OnAVStart":
                 if self._state in (_State.PLAYING, _State.SKIPPED) and (
                     key is None or key == self._key
@@ -832,6 +831,11 @@ class _Link:
 
         self._tasks = [t for t in self._tasks if not t.done()]
         self._tasks.append(asyncio.create_task(deliver()))
+
+    def _check_start_later(self) -> None:
+        """A new start: ask after `START_CHECK` whether it began (a check earlier due lapses)."""
+        self._start_generation += 1
+        self._later(self._player._start_check, _StartDue(self._start_generation))
 
     def _drop_resume(self) -> None:
         self._resume_pending = False
@@ -934,8 +938,7 @@ class _Link:
             self._key = key
             self._announced = announced
             if not was_starting:  # a new start; one already starting has its check due
-                self._start_generation += 1
-                self._later(self._player._start_check, _StartDue(self._start_generation))
+                self._check_start_later()
             return
         reason = None if self._player._include_pvr else _skip_reason(item)
         if reason is not None:
